@@ -1,0 +1,46 @@
+# The two commands a newcomer needs (see README.md):
+#   make demo   - this machine as a one-node platform, set up from nothing
+#   make test   - every test: sanity, unit, integration, molecule
+# and a quick loop for contributors:
+#   make check  - lint, sanity and unit tests only (a few minutes, no Docker needed)
+SHELL := /bin/bash
+VENV  ?= .venv
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+# Some machines set this globally; Ansible then recompiles its own code on every run (seconds each).
+unexport PYTHONDONTWRITEBYTECODE
+
+.PHONY: demo test check unit sanity lint integration molecule bench venv clean
+
+venv:
+	@scripts/venv.sh
+
+demo: venv
+	@scripts/demo.sh
+
+test: venv
+	@scripts/test.sh all
+
+check: venv
+	@scripts/test.sh lint sanity unit
+
+unit: venv
+	@scripts/test.sh unit
+
+sanity: venv
+	@scripts/test.sh sanity
+
+lint: venv
+	@scripts/test.sh lint
+
+integration: venv
+	@scripts/test.sh platform integration
+
+molecule: venv
+	@scripts/test.sh platform molecule
+
+bench: venv
+	@bench/site_rerun.sh
+
+clean:
+	rm -rf .build tests/output

@@ -1,0 +1,262 @@
+# Copyright (c) qoddi.paas contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""An app's processes as Swarm services, and the safe way to change them.
+
+Names: the web process is the service ``<app>`` (so other apps of the stack reach it by the app's
+name); other process types are ``<app>--<type>``. Every service of an app carries labels that make
+the cluster the only record of what is deployed (``org.qoddi.*``): no state file to lose.
+
+Safety: updates start the new tasks first and stop the old ones only when the new ones are healthy
+(``order: start-first``); a failed update rolls back by itself (``failure_action: rollback``); the
+release command runs to completion as a one-off job before any service changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+
+try:
+    from docker import types
+    from docker.errors import NotFound
+except ImportError:  # pragma: no cover - the module reports the missing SDK
+    types = None
+    NotFound = Exception
+
+LABEL = "org.qoddi."
+WEB_PORT = 5000
+# Named plans, as on Qoddi/Heroku: CPU (cores) and memory (MiB) limits per task.
+SIZES = {
+    "XS": (0.25, 256),
+    "S": (0.5, 512),
+    "M": (1.0, 1024),
+    "L": (2.0, 2048),
+    "XL": (4.0, 4096),
+}
+# Variables the platform sets itself; users may not override them (qoddi_env refuses them).
+RESERVED_ENV = ("PORT", "DYNO", "QODDI_APP", "QODDI_PROCESS", "QODDI_RELEASE", "QODDI_REVISION")
+
+
+class DeployError(Exception):
+    """A deploy that did not go live, with what the tasks said."""
+
+    def __init__(self, message: str, log: list[str] | None = None):
+        super().__init__(message)
+        self.log = log or []
+
+
+def network_name(stack: str) -> str:
+    return f"qoddi-{stack}"
+
+
+def service_name(app: str, process: str) -> str:
+    return app if process == "web" else f"{app}--{process}"
+
+
+def web_concurrency(size: str) -> int:
+    """Heroku's rule: min(2 x CPUs + 1, max(1, memory MB / 256))."""
+    cpus, memory = SIZES[size]
+    return max(1, min(int(2 * max(cpus, 1) + 1), max(1, memory // 256)))
+
+
+def ensure_network(client, stack: str, check_mode: bool) -> bool:
+    """The stack's overlay network; returns True when it had to be created."""
+    name = network_name(stack)
+    if client.networks.list(names=[name]):
+        return False
+    if not check_mode:
+        # encrypted: IPsec between nodes (the kernel must have ESP); attachable: consoles and jobs join it.
+        client.networks.create(name, driver="overlay", attachable=True, scope="swarm",
+                               options={"encrypted": ""}, labels={LABEL + "stack": stack})
+    return True
+
+
+def health_test(path: str) -> list[str]:
+    # The runtime image has Python and nothing else that speaks HTTP: no curl to install.
+    # Healthy: any answer below 500 from the app's own port within 3 s. A 4xx still proves the app
+    # serves (Django answers 400 to a Host outside ALLOWED_HOSTS, which a probe cannot know).
+    probe = ("import os,sys,http.client as h;"
+             f"c=h.HTTPConnection('127.0.0.1',int(os.environ.get('PORT','{WEB_PORT}')),timeout=3);"
+             f"c.request('GET','{path}');"
+             "sys.exit(0 if c.getresponse().status<500 else 1)")
+    return ["CMD", "python", "-c", probe]
+
+
+def desired_service(app: str, stack: str, process: str, command: str, image: str, release: int, revision: str,
+                    replicas: int, size: str, env: dict[str, str], health_path: str | None) -> dict:
+    """Everything the platform decides about one process's service, as plain data.
+
+    The dict is hashed into the ``org.qoddi.spec`` label: equal hash, nothing to change.
+    """
+    cpus, memory = SIZES[size]
+    environment = dict(sorted(env.items()))
+    environment.update(QODDI_APP=app, QODDI_PROCESS=process, QODDI_RELEASE=str(release), QODDI_REVISION=revision,
+                       DYNO=f"{process}.{{{{.Task.Slot}}}}")
+    environment.setdefault("WEB_CONCURRENCY", str(web_concurrency(size)))
+    if process == "web":
+        environment["PORT"] = str(WEB_PORT)
+    return {
+        "name": service_name(app, process),
+        "image": image,
+        "command": ["bash", "-c", command],
+        "env": environment,
+        "replicas": replicas,
+        "cpus": cpus,
+        "memory_mb": memory,
+        "network": network_name(stack),
+        "health_path": health_path if process == "web" else None,
+        "labels": {LABEL + "app": app, LABEL + "stack": stack, LABEL + "process": process,
+                   LABEL + "release": str(release), LABEL + "revision": revision},
+    }
+
+
+def spec_digest(desired: dict) -> str:
+    return hashlib.sha256(json.dumps(desired, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _service_kwargs(desired: dict) -> dict:
+    health = None
+    if desired["health_path"]:
+        # start_period 60 s: Heroku's boot timeout; a 1 s interval makes a healthy task count fast.
+        health = types.Healthcheck(test=health_test(desired["health_path"]), interval=1_000_000_000,
+                                   timeout=3_000_000_000, retries=3, start_period=60_000_000_000)
+    container = types.ContainerSpec(
+        image=desired["image"],
+        command=desired["command"],
+        env=[f"{key}={value}" for key, value in desired["env"].items()],
+        labels={LABEL + "app": desired["labels"][LABEL + "app"]},
+        healthcheck=health,
+        stop_grace_period=30_000_000_000,  # gunicorn finishes in-flight requests (Heroku allows 30 s)
+    )
+    memory = desired["memory_mb"] * 1024 * 1024
+    resources = types.Resources(cpu_limit=int(desired["cpus"] * 1e9), mem_limit=memory,
+                                mem_reservation=memory // 4)
+    update = dict(parallelism=0, delay=0, order="start-first", failure_action="rollback", monitor=2_000_000_000,
+                  max_failure_ratio=0)
+    labels = dict(desired["labels"], **{LABEL + "spec": spec_digest(desired)})
+    return dict(
+        task_template=types.TaskTemplate(
+            container_spec=container,
+            resources=resources,
+            restart_policy=types.RestartPolicy(condition="any", delay=1_000_000_000),
+            networks=[types.NetworkAttachmentConfig(desired["network"], aliases=[desired["name"]])],
+        ),
+        name=desired["name"],
+        labels=labels,
+        mode=types.ServiceMode("replicated", replicas=desired["replicas"]),
+        update_config=types.UpdateConfig(**update),
+        rollback_config=types.RollbackConfig(parallelism=0, order="start-first", monitor=2_000_000_000),
+        endpoint_spec=types.EndpointSpec(mode="dnsrr"),
+    )
+
+
+def current_services(client, app: str) -> dict[str, dict]:
+    """{process: service attrs} of an app, from the cluster."""
+    found = client.api.services(filters={"label": f"{LABEL}app={app}"})
+    return {svc["Spec"]["Labels"].get(LABEL + "process", "?"): svc for svc in found}
+
+
+def apply_service(client, desired: dict, current: dict | None) -> str:
+    """Create or update one service; returns its id."""
+    kwargs = _service_kwargs(desired)
+    if current is None:
+        return client.api.create_service(**kwargs)["ID"]
+    client.api.update_service(current["ID"], version=current["Version"]["Index"], **kwargs)
+    return current["ID"]
+
+
+def _tasks(client, service_id: str) -> list[dict]:
+    return client.api.tasks(filters={"service": service_id})
+
+
+def _logs(client, service_id: str, lines: int = 30) -> list[str]:
+    try:
+        raw = client.api.service_logs(service_id, stdout=True, stderr=True, tail=lines)
+        return b"".join(raw).decode(errors="replace").splitlines()[-lines:]
+    except Exception:  # noqa: BLE001 - logs are a courtesy on the way to an error message
+        return []
+
+
+def wait_converged(client, service_id: str, replicas: int, updated: bool, timeout: int) -> None:
+    """Wait until the service runs ``replicas`` healthy tasks of its current spec.
+
+    An update that Swarm rolled back, or tasks that keep failing, raise DeployError.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        service = client.api.inspect_service(service_id)
+        status = (service.get("UpdateStatus") or {}).get("State")
+        if status in ("rollback_started", "rollback_completed", "rollback_paused", "paused"):
+            message = (service.get("UpdateStatus") or {}).get("Message", "")
+            _await_rollback(client, service_id, deadline)
+            raise DeployError(f"the new release did not become healthy and was rolled back ({message}); "
+                              "the previous release keeps serving", _logs(client, service_id))
+        version = service["Version"]["Index"]
+        running = [task for task in _tasks(client, service_id)
+                   if task["Status"]["State"] == "running" and task.get("DesiredState") == "running"
+                   and task.get("Version", {}).get("Index", 0) <= version]
+        current_image = service["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+        fresh = [task for task in running if task["Spec"]["ContainerSpec"]["Image"] == current_image]
+        if (not updated or status in (None, "completed")) and len(fresh) >= replicas:
+            return
+        if not updated:
+            failed = [task for task in _tasks(client, service_id) if task["Status"]["State"] in ("failed", "rejected")]
+            if len(failed) >= 3:
+                raise DeployError("the app's tasks keep failing: " + failed[0]["Status"].get("Err", ""),
+                                  _logs(client, service_id))
+        time.sleep(0.5)
+    raise DeployError(f"the service did not get {replicas} healthy task(s) within {timeout} s",
+                      _logs(client, service_id))
+
+
+def _await_rollback(client, service_id: str, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        status = (client.api.inspect_service(service_id).get("UpdateStatus") or {}).get("State")
+        if status != "rollback_started":
+            return
+        time.sleep(0.5)
+
+
+def run_release(client, app: str, stack: str, command: str, image: str, env: dict[str, str],
+                release: int, timeout: int) -> list[str]:
+    """Run the Procfile's release command once from the new image; returns its log.
+
+    A Swarm job (not a container) so that it runs on any node that can reach the stack network,
+    with the same environment as the app. Raises DeployError when it fails.
+    """
+    name = f"{app}--release-{release}"
+    for stale in client.api.services(filters={"name": name}):
+        client.api.remove_service(stale["ID"])
+    environment = dict(env, QODDI_APP=app, QODDI_PROCESS="release", QODDI_RELEASE=str(release))
+    service = client.api.create_service(
+        task_template=types.TaskTemplate(
+            container_spec=types.ContainerSpec(image=image, command=["bash", "-c", command],
+                                               env=[f"{k}={v}" for k, v in sorted(environment.items())]),
+            restart_policy=types.RestartPolicy(condition="none"),
+            networks=[types.NetworkAttachmentConfig(network_name(stack))],
+        ),
+        name=name,
+        labels={LABEL + "app": app, LABEL + "job": "release"},
+        mode=types.ServiceMode("replicated-job", concurrency=1, replicas=1),
+    )["ID"]
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            states = [task["Status"] for task in _tasks(client, service)]
+            if any(state["State"] == "complete" for state in states):
+                return _logs(client, service, 200)
+            failed = [state for state in states if state["State"] in ("failed", "rejected", "shutdown")]
+            if failed:
+                raise DeployError(f"the release command `{command}` failed ({failed[0].get('Err', 'non-zero exit')}); "
+                                  "the new release was not deployed and the previous one keeps serving",
+                                  _logs(client, service))
+            time.sleep(0.5)
+        raise DeployError(f"the release command `{command}` did not finish within {timeout} s",
+                          _logs(client, service))
+    finally:
+        try:
+            client.api.remove_service(service)
+        except NotFound:
+            pass

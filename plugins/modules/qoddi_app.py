@@ -1,0 +1,586 @@
+#!/usr/bin/python
+# Copyright (c) qoddi.paas contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: qoddi_app
+short_description: Build a Python/Django app from its source and run it on the Swarm
+version_added: 0.1.0
+description:
+  - Fetches an app's code from a Git repository over SSH (with a deploy key the platform makes for
+    the app) or from a directory on the node, builds it like Heroku's Python buildpack (Procfile,
+    requirements.txt, .python-version, collectstatic), runs the Procfile's C(release) command and
+    runs every other process type as a Swarm service.
+  - The web process is the service O(name) on the stack network C(qoddi-<stack>), listening on
+    port 5000 (C($PORT)); other apps of the stack reach it as C(http://<name>:5000). Other process
+    types run as C(<name>--<type>).
+  - Updates start new tasks before stopping old ones and roll back by themselves when the new tasks
+    do not become healthy; a failed build or release changes nothing that runs.
+  - Run it on a Swarm manager. The cluster is the record of what is deployed (service and image
+    labels C(org.qoddi.*)); the node keeps only the app's deploy key and Git cache under O(state_dir).
+author:
+  - Qoddi PaaS maintainers (@qoddi)
+extends_documentation_fragment:
+  - qoddi.paas.docker
+  - qoddi.paas.attributes
+attributes:
+  check_mode:
+    support: full
+    details: Fetches the source to tell whether it changed, then reports what a deploy would do.
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+    details: The same revision and settings deploy nothing; no image is rebuilt.
+options:
+  name:
+    description:
+      - The app's name; also its internal host name in the stack.
+      - Lower-case letters, digits and single hyphens, starting with a letter, at most 30 characters.
+    type: str
+    required: true
+  stack:
+    description: The stack (private network) the app joins; apps of a stack reach each other on any port.
+    type: str
+    default: default
+  state:
+    description:
+      - V(present) builds (when the source changed) and deploys; V(absent) removes the app's services,
+        images and deploy key; V(restarted) restarts every task without downtime; V(stopped) scales
+        every process to zero.
+    type: str
+    choices: [present, absent, restarted, stopped]
+    default: present
+  source:
+    description: Where the code comes from. Give O(source.git) or O(source.path).
+    type: dict
+    suboptions:
+      git:
+        description:
+          - SSH URL of a Git repository (C(git@host:owner/repo.git) or C(ssh://git@host:port/owner/repo.git)).
+          - The first run makes the app's deploy key and returns it as RV(deploy_key); register it at the
+            Git host (read-only) before the fetch can succeed.
+        type: str
+      ref:
+        description: Branch, tag or commit to deploy.
+        type: str
+        default: main
+      host_key:
+        description:
+          - The Git host's public key (C(ssh-ed25519 AAAA...)), pinned for every fetch.
+          - Without it the key seen at the first fetch is recorded and pinned (trust on first use).
+        type: str
+      path:
+        description: A directory on the node (development); its file contents are the revision.
+        type: path
+  replicas:
+    description: Number of tasks of the web process.
+    type: int
+    default: 1
+  processes:
+    description: Number of tasks of each other Procfile process type (default 1 each).
+    type: dict
+    default: {}
+  size:
+    description: The plan of every task (CPU / memory limit) XS 0.25/256M, S 0.5/512M, M 1/1G, L 2/2G, XL 4/4G.
+    type: str
+    choices: [XS, S, M, L, XL]
+    default: S
+  python_version:
+    description: Python version when the app names none in C(.python-version) or C(runtime.txt).
+    type: str
+    default: "3.13"
+  health_check_path:
+    description: Path the platform requests on the web process to call a task healthy; empty disables the check.
+    type: str
+    default: /
+  keep_releases:
+    description: Release images kept for O(rollback).
+    type: int
+    default: 5
+  rollback:
+    description: Redeploy this earlier release (its image, with the current settings) instead of building.
+    type: int
+  build:
+    description: Options for builds behind proxies.
+    type: dict
+    default: {}
+    suboptions:
+      ca_bundle:
+        description: A CA bundle file on the node that pip inside the build trusts (TLS-intercepting proxies).
+        type: path
+      pip_index_url:
+        description: A PyPI mirror for the build.
+        type: str
+  wait_timeout:
+    description: Seconds to wait for a build, the release command, or the tasks to become healthy.
+    type: int
+    default: 600
+  state_dir:
+    description: Where the node keeps each app's deploy key and Git cache.
+    type: path
+    default: /var/lib/qoddi/apps
+notes:
+  - Builds need the builder and runtime Python images made by the C(qoddi.paas.images) role.
+"""
+
+EXAMPLES = r"""
+- name: Deploy from a Git repository
+  qoddi.paas.qoddi_app:
+    name: blog
+    source:
+      git: git@github.com:example/blog.git
+      ref: main
+    replicas: 2
+    size: M
+  register: blog
+
+- name: Show the deploy key to register at the Git host
+  ansible.builtin.debug:
+    msg: "{{ blog.deploy_key }}"
+
+- name: Deploy from a directory on the manager
+  qoddi.paas.qoddi_app:
+    name: sample
+    source:
+      path: /srv/src/sample
+
+- name: Go back to release 3
+  qoddi.paas.qoddi_app:
+    name: sample
+    source:
+      path: /srv/src/sample
+    rollback: 3
+"""
+
+RETURN = r"""
+app:
+  description: The app's name.
+  returned: always
+  type: str
+internal_url:
+  description: How other apps of the stack reach the web process.
+  returned: when state is present
+  type: str
+  sample: http://blog:5000
+release:
+  description: The release number now deployed (0 when nothing is).
+  returned: always
+  type: int
+revision:
+  description: The deployed Git commit, or the digest of a path source.
+  returned: when state is present
+  type: str
+image:
+  description: The image of the deployed release.
+  returned: when state is present
+  type: str
+  sample: qoddi-app/blog:r4
+image_id:
+  description: The image's ID.
+  returned: when state is present
+  type: str
+built:
+  description: Whether this run built a new image.
+  returned: always
+  type: bool
+reason:
+  description: Why the app changed (or would change in check mode).
+  returned: always
+  type: str
+  sample: revision 1f3a2b4 -> 9c0d1e2
+deploy_key:
+  description: The app's public SSH deploy key (Git sources).
+  returned: when source.git is set
+  type: str
+services:
+  description: Service name of each process type.
+  returned: always
+  type: dict
+  sample: {web: blog, worker: blog--worker}
+releases:
+  description: The releases kept, newest first.
+  returned: always
+  type: list
+  elements: dict
+warnings_build:
+  description: What the builder noticed (deprecated runtime.txt, missing gunicorn...).
+  returned: when a build ran
+  type: list
+  elements: str
+build_log:
+  description: The last lines of the build log.
+  returned: when a build ran or failed
+  type: list
+  elements: str
+"""
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.qoddi.paas.plugins.module_utils import _deploy as deploy
+from ansible_collections.qoddi.paas.plugins.module_utils._build import BuildError, build_image, context_tar, tail
+from ansible_collections.qoddi.paas.plugins.module_utils._buildpack import BuildpackError, detect, dockerfile
+from ansible_collections.qoddi.paas.plugins.module_utils._client import (
+    DockerException,
+    docker_argument_spec,
+    docker_client,
+)
+from ansible_collections.qoddi.paas.plugins.module_utils._source import (
+    HAS_CRYPTOGRAPHY,
+    SourceError,
+    copy_tree,
+    export_git,
+    fetch_git,
+    path_revision,
+)
+
+NAME_RE = re.compile(r"^[a-z](?:[a-z0-9]|-(?!-)){0,29}$")
+IMAGE_REPO = "qoddi-app"
+L = deploy.LABEL
+
+
+def python_images(client) -> dict[str, dict[str, str]]:
+    """{version: {"build": ref, "run": ref}} of the platform's Python images, newest of each kind."""
+    found: dict[str, dict[str, tuple[str, str]]] = {}
+    for image in client.images.list(filters={"label": L + "python"}):
+        labels = image.attrs["Config"].get("Labels") or {}
+        kind = "build" if labels.get(L + "image") == "python-build" else "run"
+        version = labels.get(L + "python")
+        if not image.tags or not version:
+            continue
+        best = found.setdefault(version, {}).get(kind)
+        if best is None or image.attrs["Created"] > best[1]:
+            found[version][kind] = (image.tags[0], image.attrs["Created"])
+    return {v: {k: ref for k, (ref, unused_created) in kinds.items()} for v, kinds in found.items() if len(kinds) == 2}
+
+
+def releases(client, app: str) -> list[dict]:
+    """The app's release images, newest first."""
+    kept = []
+    for image in client.images.list(name=f"{IMAGE_REPO}/{app}"):
+        labels = image.attrs["Config"].get("Labels") or {}
+        if labels.get(L + "app") != app or not labels.get(L + "release"):
+            continue
+        kept.append({"release": int(labels[L + "release"]), "revision": labels.get(L + "revision", ""),
+                     "image": f"{IMAGE_REPO}/{app}:r{labels[L + 'release']}", "image_id": image.id,
+                     "processes": labels.get(L + "processes", "")})
+    return sorted(kept, key=lambda r: -r["release"])
+
+
+class App:
+    def __init__(self, module: AnsibleModule):
+        self.module = module
+        self.p = module.params
+        self.name = self.p["name"]
+        self.client = docker_client(module)
+        self.state_dir = os.path.join(self.p["state_dir"], self.name)
+        self.result = {"changed": False, "app": self.name, "built": False, "reason": "", "release": 0,
+                       "services": {}, "releases": []}
+
+    def fail(self, msg: str, **extra):
+        self.module.fail_json(msg=f"qoddi_app {self.name}: {msg}", **{**self.result, **extra})
+
+    # ----- source -------------------------------------------------------------------------------
+    def resolve_source(self) -> str:
+        src = self.p["source"] or {}
+        if bool(src.get("git")) == bool(src.get("path")):
+            self.fail("give exactly one of source.git (an SSH Git URL) and source.path (a directory on the node).")
+        try:
+            if src.get("path"):
+                return path_revision(src["path"])
+            if not HAS_CRYPTOGRAPHY:
+                self.module.fail_json(msg=missing_required_lib("cryptography"))
+            if self.module.check_mode and not os.path.exists(os.path.join(self.state_dir, "deploy_key")):
+                self.result["reason"] = "would create the app's deploy key and fetch the source"
+                return "unknown"
+            commit, public_key = fetch_git(self.module.run_command, self.state_dir, self.name, src["git"],
+                                           src["ref"], src.get("host_key") or "")
+            self.result["deploy_key"] = public_key
+            return commit
+        except SourceError as exc:
+            self.fail(str(exc))
+
+    def export(self, revision: str, dest: str) -> None:
+        src = self.p["source"]
+        if src.get("path"):
+            copy_tree(src["path"], dest)
+        else:
+            export_git(self.module.run_command, self.state_dir, revision, dest)
+
+    # ----- build --------------------------------------------------------------------------------
+    def build(self, revision: str, release: int) -> tuple[str, str, dict[str, str]]:
+        images = python_images(self.client)
+        if not images:
+            self.fail("no Python builder images on this engine. Run the qoddi.paas.images role "
+                      "(playbook qoddi.paas.site) first.")
+        workdir = tempfile.mkdtemp(prefix=f"qoddi-build-{self.name}-")
+        try:
+            self.export(revision, workdir)
+            try:
+                spec = detect(workdir, sorted(images), self.p["python_version"])
+            except BuildpackError as exc:
+                self.fail(str(exc))
+            self.result["warnings_build"] = list(spec.warnings)
+            extra = {}
+            ca_bundle = (self.p["build"] or {}).get("ca_bundle")
+            if ca_bundle:
+                with open(ca_bundle, "rb") as handle:
+                    extra[".qoddi/ca-bundle.crt"] = handle.read()
+            pair = images[spec.python_version]
+            text = dockerfile(spec, pair["build"], pair["run"], ca_bundle=bool(ca_bundle),
+                              pip_index_url=(self.p["build"] or {}).get("pip_index_url") or "")
+            extra[".qoddi/Dockerfile"] = text.encode()
+            tag = f"{IMAGE_REPO}/{self.name}:r{release}"
+            labels = {L + "app": self.name, L + "release": str(release), L + "revision": revision,
+                      L + "processes": ",".join(spec.processes),
+                      L + "procfile": "\n".join(f"{k}: {v}" for k, v in spec.processes.items())}
+            try:
+                image_id, log = build_image(self.client, context_tar(workdir, extra), tag,
+                                            dockerfile=".qoddi/Dockerfile", labels=labels,
+                                            timeout=self.p["wait_timeout"])
+            except BuildError as exc:
+                self.fail(f"{exc}. The running release is unchanged. Last lines of the build log:\n"
+                          + "\n".join(tail(exc.log)), build_log=tail(exc.log))
+            self.result["build_log"] = tail(log)
+            self.result["built"] = True
+            return tag, image_id, spec.processes
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    # ----- deploy -------------------------------------------------------------------------------
+    def desired(self, image: str, release: int, revision: str, processes: dict[str, str]) -> dict[str, dict]:
+        wanted = {}
+        for process, command in processes.items():
+            if process == "release":
+                continue
+            replicas = self.p["replicas"] if process == "web" else int(self.p["processes"].get(process, 1))
+            wanted[process] = deploy.desired_service(
+                self.name, self.p["stack"], process, command, image, release, revision, replicas, self.p["size"],
+                env={}, health_path=self.p["health_check_path"] or None)
+        return wanted
+
+    def present(self):
+        current = deploy.current_services(self.client, self.name)
+        web = current.get("web")
+        labels = web["Spec"]["Labels"] if web else {}
+        current_release = int(labels.get(L + "release", 0))
+        current_revision = labels.get(L + "revision", "")
+        history = releases(self.client, self.name)
+        self.result["releases"] = history
+        before = {"release": current_release, "revision": current_revision,
+                  "processes": {p: s["Spec"]["Mode"].get("Replicated", {}).get("Replicas") for p, s in current.items()}}
+
+        if self.p["rollback"] is not None:
+            target = next((r for r in history if r["release"] == self.p["rollback"]), None)
+            if target is None:
+                self.fail(f"release {self.p['rollback']} is not kept; kept releases: "
+                          f"{', '.join(str(r['release']) for r in history) or 'none'}.")
+            revision, image, release = target["revision"], target["image"], target["release"]
+            processes = self._processes_of(image)
+            reason = f"rollback to release {release}"
+            image_id = target["image_id"]
+        else:
+            revision = self.resolve_source()
+            same = [r for r in history if r["revision"] == revision]
+            if revision == current_revision and same:
+                release, image, image_id = current_release, same[0]["image"], same[0]["image_id"]
+                processes = self._processes_of(image)
+                reason = ""
+            else:
+                release = max([current_release] + [r["release"] for r in history]) + 1
+                reason = (f"revision {current_revision[:12] or 'none'} -> {revision[:12]}" if current_revision
+                          else f"first deploy of {revision[:12]}")
+                if self.module.check_mode:
+                    self._finish(before, {"release": release, "revision": revision}, reason, changed=True)
+                image, image_id, processes = self.build(revision, release)
+
+        wanted = self.desired(image, release, revision, processes)
+        stale = [p for p in current if p not in wanted and not p.startswith("release")]
+        to_apply = {p: d for p, d in wanted.items()
+                    if p not in current or current[p]["Spec"]["Labels"].get(L + "spec") != deploy.spec_digest(d)}
+        self.result.update(release=release, revision=revision, image=image, image_id=image_id,
+                           internal_url=f"http://{self.name}:{deploy.WEB_PORT}",
+                           services={p: d["name"] for p, d in wanted.items()})
+        after = {"release": release, "revision": revision,
+                 "processes": {p: d["replicas"] for p, d in wanted.items()}}
+        if not to_apply and not stale:
+            self._finish(before, after, reason or "", changed=False)
+        reason = reason or "settings changed: " + ", ".join(sorted(to_apply) + [f"-{p}" for p in stale])
+        if self.module.check_mode:
+            self._finish(before, after, reason, changed=True)
+
+        deploy.ensure_network(self.client, self.p["stack"], False)
+        if "release" in processes and self.result["built"]:
+            try:
+                self.result["release_log"] = deploy.run_release(
+                    self.client, self.name, self.p["stack"], processes["release"], image, {}, release,
+                    self.p["wait_timeout"])
+            except deploy.DeployError as exc:
+                self._forget(image)
+                self.fail(str(exc), release_log=exc.log)
+        applied = {}
+        for process, desired in to_apply.items():
+            applied[process] = (deploy.apply_service(self.client, desired, current.get(process)), process in current)
+        for process in stale:
+            self.client.api.remove_service(current[process]["ID"])
+        for process, (service_id, updated) in applied.items():
+            try:
+                deploy.wait_converged(self.client, service_id, wanted[process]["replicas"], updated,
+                                      self.p["wait_timeout"])
+            except deploy.DeployError as exc:
+                if self.result["built"]:
+                    self._forget(image)
+                if not updated:
+                    self.client.api.remove_service(service_id)
+                self.fail(f"{process}: {exc}", task_log=exc.log)
+        self._prune()
+        self.result["releases"] = releases(self.client, self.name)
+        self._finish(before, after, reason, changed=True)
+
+    def _processes_of(self, image: str) -> dict[str, str]:
+        """The Procfile of a release, read back from its image (kept there at build time)."""
+        labels = self.client.images.get(image).attrs["Config"].get("Labels") or {}
+        return dict(line.split(": ", 1) for line in labels.get(L + "procfile", "").splitlines())
+
+    def _forget(self, image: str):
+        try:
+            self.client.images.remove(image, noprune=False)
+        except DockerException:
+            pass
+
+    def _prune(self):
+        for old in releases(self.client, self.name)[self.p["keep_releases"]:]:
+            self._forget(old["image"])
+
+    def _finish(self, before, after, reason, changed):
+        self.result["changed"] = changed
+        self.result["reason"] = reason if changed else "up to date"
+        if self.module._diff:
+            self.result["diff"] = {"before": before, "after": after}
+        self.module.exit_json(**self.result)
+
+    def absent(self):
+        current = deploy.current_services(self.client, self.name)
+        history = releases(self.client, self.name)
+        has_state = os.path.isdir(self.state_dir)
+        if not current and not history and not has_state:
+            self.module.exit_json(**self.result)
+        self.result.update(changed=True, reason="removed")
+        if self.module._diff:
+            self.result["diff"] = {"before": {"services": sorted(current)}, "after": {"services": []}}
+        if not self.module.check_mode:
+            for svc in current.values():
+                self.client.api.remove_service(svc["ID"])
+            for old in history:
+                self._forget(old["image"])
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+        self.module.exit_json(**self.result)
+
+    def _update_all(self, change, reason: str):
+        """Apply ``change(spec)`` to every service of the app and wait for them to settle."""
+        current = deploy.current_services(self.client, self.name)
+        if not current:
+            self.fail("is not deployed; deploy it with state=present first.")
+        changed = {}
+        for process, svc in current.items():
+            spec = change(json_copy(svc["Spec"]))
+            if spec != svc["Spec"]:
+                changed[process] = (svc, spec)
+        if not changed:
+            self.module.exit_json(**self.result)
+        self.result.update(changed=True, reason=reason)
+        if self.module.check_mode:
+            self.module.exit_json(**self.result)
+        for svc, spec in changed.values():
+            self.client.api.update_service(svc["ID"], version=svc["Version"]["Index"],
+                                           task_template=spec["TaskTemplate"], name=spec["Name"],
+                                           labels=spec.get("Labels"), mode=spec.get("Mode"),
+                                           update_config=spec.get("UpdateConfig"),
+                                           rollback_config=spec.get("RollbackConfig"),
+                                           endpoint_spec=spec.get("EndpointSpec"))
+        for svc, spec in changed.values():
+            replicas = spec["Mode"].get("Replicated", {}).get("Replicas", 1)
+            try:
+                deploy.wait_converged(self.client, svc["ID"], replicas, True, self.p["wait_timeout"])
+            except deploy.DeployError as exc:
+                self.fail(str(exc), task_log=exc.log)
+        self.module.exit_json(**self.result)
+
+    def restarted(self):
+        def force(spec):
+            spec["TaskTemplate"]["ForceUpdate"] = int(spec["TaskTemplate"].get("ForceUpdate", 0)) + 1
+            return spec
+        self._update_all(force, "rolling restart")
+
+    def stopped(self):
+        def scale_to_zero(spec):
+            spec["Mode"] = {"Replicated": {"Replicas": 0}}
+            return spec
+        self._update_all(scale_to_zero, "scaled to zero")
+
+
+def json_copy(value):
+    return json.loads(json.dumps(value))
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=docker_argument_spec(
+            name=dict(type="str", required=True),
+            stack=dict(type="str", default="default"),
+            state=dict(type="str", default="present", choices=["present", "absent", "restarted", "stopped"]),
+            source=dict(type="dict", options=dict(
+                git=dict(type="str"),
+                ref=dict(type="str", default="main"),
+                host_key=dict(type="str", no_log=False),
+                path=dict(type="path"),
+            )),
+            replicas=dict(type="int", default=1),
+            processes=dict(type="dict", default={}),
+            size=dict(type="str", default="S", choices=sorted(deploy.SIZES)),
+            python_version=dict(type="str", default="3.13"),
+            health_check_path=dict(type="str", default="/"),
+            keep_releases=dict(type="int", default=5),
+            rollback=dict(type="int"),
+            build=dict(type="dict", default={}, options=dict(
+                ca_bundle=dict(type="path"),
+                pip_index_url=dict(type="str"),
+            )),
+            wait_timeout=dict(type="int", default=600),
+            state_dir=dict(type="path", default="/var/lib/qoddi/apps"),
+        ),
+        required_if=[("state", "present", ["source"])],
+        supports_check_mode=True,
+    )
+    p = module.params
+    if not NAME_RE.match(p["name"]) or p["name"].endswith("-"):
+        module.fail_json(msg=f"qoddi_app: '{p['name']}' is not a valid app name. Use lower-case letters, digits and "
+                             "single hyphens, starting with a letter and not ending with a hyphen, at most 30 "
+                             "characters (it becomes a host name inside the stack).")
+    if not NAME_RE.match(p["stack"]):
+        module.fail_json(msg=f"qoddi_app: '{p['stack']}' is not a valid stack name (same rules as app names).")
+    if p["replicas"] < 0 or any(not str(v).isdigit() for v in p["processes"].values()):
+        module.fail_json(msg="qoddi_app: replicas and the counts in processes must be whole numbers, 0 or more.")
+    if p["keep_releases"] < 1:
+        module.fail_json(msg="qoddi_app: keep_releases must be at least 1 (the running release).")
+    if p["health_check_path"] and not p["health_check_path"].startswith("/"):
+        module.fail_json(msg=f"qoddi_app: health_check_path '{p['health_check_path']}' must start with '/'.")
+    app = App(module)
+    try:
+        {"present": app.present, "absent": app.absent, "restarted": app.restarted, "stopped": app.stopped}[p["state"]]()
+    except DockerException as exc:
+        app.fail(f"the Docker engine refused an operation: {exc}", exception=traceback.format_exc())
+
+
+if __name__ == "__main__":
+    main()
