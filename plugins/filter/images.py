@@ -8,6 +8,9 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 
 IMAGE_SOURCES = ("registry", "local", "auto")
+# Images made once per Python version: the runtime (python) and the build stage of app images
+# (python-build: the same interpreter with compilers and headers).
+PER_PYTHON_VERSION = ("python", "python-build")
 
 
 def image_plan(
@@ -49,7 +52,7 @@ def image_plan(
     for name in wanted:
         recipe = dict(catalogue[name])
         recipe["packages"] = list(recipe.get("packages", [])) + list(extra_packages.get(name, []))
-        if name != "python":
+        if name not in PER_PYTHON_VERSION:
             plan.append(_entry(name, "", suite, recipe, official.get(name, "")))
             continue
         for version in python_versions:
@@ -62,8 +65,8 @@ def image_plan(
                     "the official python images."
                 )
             py_suite = python_suites.get(version, suite)
-            ref = official.get("python", "").replace("{version}", version)
-            plan.append(_entry("python", version, py_suite, recipe, ref))
+            ref = official.get(name, "").replace("{version}", version)
+            plan.append(_entry(name, version, py_suite, recipe, ref))
     return plan
 
 

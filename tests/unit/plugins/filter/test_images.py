@@ -12,9 +12,9 @@ from ansible_collections.qoddi.paas.plugins.filter.images import (
     local_image_ref,
 )
 
-CATALOGUE = {"haproxy": {"packages": ["haproxy"]}, "python": {"packages": []}}
+CATALOGUE = {"haproxy": {"packages": ["haproxy"]}, "python": {"packages": []}, "python-build": {"packages": []}}
 SUITES = {"3.11": "bookworm", "3.13": "trixie"}
-OFFICIAL = {"haproxy": "haproxy:2.8", "python": "python:{version}-slim"}
+OFFICIAL = {"haproxy": "haproxy:2.8", "python": "python:{version}-slim", "python-build": "python:{version}"}
 
 
 def plan(source="local", wanted=("haproxy", "python"), versions=("3.13",)):
@@ -29,6 +29,14 @@ def test_plan_expands_python_per_version_on_its_debian_release():
     assert py313["base"] == "qoddi/debian:trixie"
     assert py313["official"] == "python:3.13-slim"
     assert entries[0]["suite"] == "bookworm"
+
+
+def test_plan_expands_the_build_stage_image_per_version_too():
+    entries = plan(wanted=("python", "python-build"), versions=("3.11", "3.13"))
+    assert [e["key"] for e in entries] == ["python-3.11", "python-3.13", "python-build-3.11", "python-build-3.13"]
+    build = entries[3]
+    assert (build["name"], build["version"], build["suite"]) == ("python-build", "3.13", "trixie")
+    assert build["official"] == "python:3.13"
 
 
 def test_plan_rejects_an_unknown_source_naming_the_choices():
