@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Run the platform on this machine (the embedded default inventory) and say what it did.
+# The main job on the embedded default: this machine as a one-node platform (engine, images, Swarm),
+# then the sample Django app built from examples/django-sample and deployed on it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
-ansible-playbook -i inventories/local/hosts.yml playbooks/site.yml "$@"
-echo "qoddi: platform ready on this machine in $(( $(date +%s) - start )) s (inventory: inventories/local)."
+ansible-playbook -i inventories/local/hosts.yml playbooks/site.yml playbooks/sample.yml "$@"
+echo "qoddi: platform and sample app ready on this machine in $(( $(date +%s) - start )) s (inventory: inventories/local)."

@@ -414,7 +414,8 @@ def dockerfile(spec: AppSpec, builder_image: str, runtime_image: str, *, ca_bund
         "# The app may write to its directory, as on Heroku (lost at every restart), but not to its packages.",
         "COPY --from=build --chown=10001:10001 /app /app",
         "WORKDIR /app",
-        f"LABEL org.qoddi.python={json.dumps(spec.python_version)} "
+        "# org.qoddi.image overrides the label inherited from the python image: this is an app, not a base.",
+        f"LABEL org.qoddi.image=\"app\" org.qoddi.python={json.dumps(spec.python_version)} "
         f"org.qoddi.django={json.dumps('true' if spec.django else 'false')}",
         "USER 10001",
         "EXPOSE 5000",

@@ -116,6 +116,14 @@ def spec_digest(desired: dict) -> str:
     return hashlib.sha256(json.dumps(desired, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def differs(current: dict, desired: dict) -> bool:
+    """Whether a service must be updated: its platform settings changed, or it was scaled by hand
+    (or stopped with state=stopped, which changes the replicas but not the recorded settings)."""
+    spec = current["Spec"]
+    replicas = spec.get("Mode", {}).get("Replicated", {}).get("Replicas")
+    return spec.get("Labels", {}).get(LABEL + "spec") != spec_digest(desired) or replicas != desired["replicas"]
+
+
 def _service_kwargs(desired: dict) -> dict:
     health = None
     if desired["health_path"]:

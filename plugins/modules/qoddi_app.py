@@ -252,15 +252,15 @@ L = deploy.LABEL
 def python_images(client) -> dict[str, dict[str, str]]:
     """{version: {"build": ref, "run": ref}} of the platform's Python images, newest of each kind."""
     found: dict[str, dict[str, tuple[str, str]]] = {}
-    for image in client.images.list(filters={"label": L + "python"}):
-        labels = image.attrs["Config"].get("Labels") or {}
-        kind = "build" if labels.get(L + "image") == "python-build" else "run"
-        version = labels.get(L + "python")
-        if not image.tags or not version:
-            continue
-        best = found.setdefault(version, {}).get(kind)
-        if best is None or image.attrs["Created"] > best[1]:
-            found[version][kind] = (image.tags[0], image.attrs["Created"])
+    # App images inherit the python image's labels; asking for the exact kind leaves them out.
+    for kind, name in (("build", "python-build"), ("run", "python")):
+        for image in client.images.list(filters={"label": f"{L}image={name}"}):
+            version = (image.attrs["Config"].get("Labels") or {}).get(L + "python")
+            if not image.tags or not version:
+                continue
+            best = found.setdefault(version, {}).get(kind)
+            if best is None or image.attrs["Created"] > best[1]:
+                found[version][kind] = (image.tags[0], image.attrs["Created"])
     return {v: {k: ref for k, (ref, unused_created) in kinds.items()} for v, kinds in found.items() if len(kinds) == 2}
 
 
@@ -406,8 +406,7 @@ class App:
 
         wanted = self.desired(image, release, revision, processes)
         stale = [p for p in current if p not in wanted and not p.startswith("release")]
-        to_apply = {p: d for p, d in wanted.items()
-                    if p not in current or current[p]["Spec"]["Labels"].get(L + "spec") != deploy.spec_digest(d)}
+        to_apply = {p: d for p, d in wanted.items() if p not in current or deploy.differs(current[p], d)}
         self.result.update(release=release, revision=revision, image=image, image_id=image_id,
                            internal_url=f"http://{self.name}:{deploy.WEB_PORT}",
                            services={p: d["name"] for p, d in wanted.items()})
@@ -453,8 +452,9 @@ class App:
         return dict(line.split(": ", 1) for line in labels.get(L + "procfile", "").splitlines())
 
     def _forget(self, image: str):
+        # force: the tag goes even while stopped containers of a rolled-back update still use it.
         try:
-            self.client.images.remove(image, noprune=False)
+            self.client.images.remove(image, force=True, noprune=False)
         except DockerException:
             pass
 

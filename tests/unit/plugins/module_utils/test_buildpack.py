@@ -359,7 +359,7 @@ def test_dockerfile_stages_and_dependency_layer(tmp_path):
     assert "USER 10001\n" in runtime and "EXPOSE 5000\n" in runtime
     assert ("ENV PATH=/opt/venv/bin:$PATH VIRTUAL_ENV=/opt/venv PYTHONUNBUFFERED=1 PYTHONPATH=/app LANG=C.UTF-8 "
             "PORT=5000 FORWARDED_ALLOW_IPS=* GUNICORN_CMD_ARGS=--access-logfile=-\n") in runtime
-    assert 'LABEL org.qoddi.python="3.13" org.qoddi.django="true"' in runtime
+    assert 'LABEL org.qoddi.image="app" org.qoddi.python="3.13" org.qoddi.django="true"' in runtime
 
 
 def test_collectstatic_only_for_django(tmp_path):

@@ -1,0 +1,88 @@
+# Copyright (c) qoddi.paas contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
+from __future__ import annotations
+
+import http.server
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from ansible_collections.qoddi.paas.plugins.module_utils import _deploy as deploy
+
+
+@pytest.mark.parametrize(("size", "workers"), [("XS", 1), ("S", 2), ("M", 3), ("L", 5), ("XL", 9)])
+def test_web_concurrency_follows_herokus_rule(size, workers):
+    # min(2 x CPUs + 1, memory MB / 256), with at least one CPU counted
+    assert deploy.web_concurrency(size) == workers
+
+
+def _desired(**overrides):
+    args = dict(app="blog", stack="main", process="web", command="gunicorn blog.wsgi", image="qoddi-app/blog:r3",
+                release=3, revision="abc", replicas=2, size="S", env={}, health_path="/healthz")
+    args.update(overrides)
+    return deploy.desired_service(**args)
+
+
+def test_desired_web_service_has_port_dyno_and_release_labels():
+    web = _desired()
+    assert web["name"] == "blog" and web["network"] == "qoddi-main"
+    assert web["env"]["PORT"] == "5000" and web["env"]["WEB_CONCURRENCY"] == "2"
+    assert web["env"]["DYNO"] == "web.{{.Task.Slot}}"
+    assert web["labels"]["org.qoddi.release"] == "3"
+    assert web["command"] == ["bash", "-c", "gunicorn blog.wsgi"]
+
+
+def test_other_processes_get_no_port_and_no_health_check():
+    worker = _desired(process="worker", command="celery -A blog worker")
+    assert worker["name"] == "blog--worker"
+    assert "PORT" not in worker["env"] and worker["health_path"] is None
+
+
+def test_a_user_set_web_concurrency_wins():
+    assert _desired(env={"WEB_CONCURRENCY": "7"})["env"]["WEB_CONCURRENCY"] == "7"
+
+
+def _service(desired, replicas):
+    return {"Spec": {"Labels": {"org.qoddi.spec": deploy.spec_digest(desired)},
+                     "Mode": {"Replicated": {"Replicas": replicas}}}}
+
+
+def test_differs_on_settings_and_on_replicas_scaled_elsewhere():
+    desired = _desired()
+    assert not deploy.differs(_service(desired, 2), desired)
+    assert deploy.differs(_service(desired, 0), desired)  # stopped with state=stopped
+    assert deploy.differs(_service(_desired(release=2), 2), desired)
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 - the name http.server calls
+        self.send_response(int(self.path.strip("/")))
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), _Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield httpd.server_address[1]
+    httpd.shutdown()
+
+
+@pytest.mark.parametrize(("status", "healthy"), [(200, True), (302, True), (400, True), (500, False), (503, False)])
+def test_health_probe_against_a_real_server(server, status, healthy):
+    # The probe is the command Docker runs inside the task; here it runs against a real HTTP server.
+    probe = deploy.health_test(f"/{status}")
+    assert probe[:2] == ["CMD", "python"]
+    result = subprocess.run([sys.executable, *probe[2:]], env={"PORT": str(server)}, timeout=30, check=False)
+    assert (result.returncode == 0) is healthy
+
+
+def test_health_probe_fails_when_nothing_listens():
+    probe = deploy.health_test("/")
+    result = subprocess.run([sys.executable, *probe[2:]], env={"PORT": "1"}, timeout=30, check=False)
+    assert result.returncode != 0
