@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Run test stages in order: lint sanity unit molecule integration (or "all").
+# QODDI_TARGETS limits the integration stage to some targets; QODDI_TEST_TREE moves its copy of the
+# collection (default /tmp/qoddi.paas-test), so two checkouts can be tested side by side.
 # molecule converges the platform from nothing (playbooks/site.yml: engine, images, one-node Swarm),
 # checks idempotence and verifies it; the integration targets then run on that platform.
 # "platform" is set-up only (site.yml), for running integration on its own.
@@ -94,7 +96,10 @@ for stage in "${stages[@]}"; do
       ;;
     integration)
       banner "integration: ansible-test integration on the real engine and Swarm"
-      (cd "$(collection_copy)" && ansible-test integration --local --allow-destructive --python-interpreter "$PY" --color no)
+      # QODDI_TARGETS="qoddi_app role_images" runs only those targets (a quicker loop while developing).
+      # shellcheck disable=SC2086
+      (cd "$(collection_copy)" && ansible-test integration --local --allow-destructive --python-interpreter "$PY" \
+        --color no ${QODDI_TARGETS:-})
       ;;
     molecule)
       banner "molecule: scenario default (converge, idempotence, verify)"

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import tarfile
 
 from ansible_collections.qoddi.paas.plugins.module_utils._source import IGNORED_NAMES
 
 # How many lines of a failed build's log reach the user.
 LOG_TAIL = 40
+# The classic builder colours a step's stderr; the colour codes mean nothing in Ansible's output.
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class BuildError(Exception):
@@ -73,7 +76,8 @@ def build_image(client, context: io.BytesIO, tag: str, dockerfile: str = "Docker
                            forcerm=True, pull=False, decode=True, labels=labels or {})
         for chunk in stream:
             if "stream" in chunk:
-                log.extend(line for line in chunk["stream"].splitlines() if line.strip())
+                text = _ANSI.sub("", chunk["stream"])
+                log.extend(line for line in text.splitlines() if line.strip())
             if "error" in chunk:
                 log.append(chunk["error"].strip())
                 raise BuildError(f"the build failed: {chunk['error'].strip()}", log)

@@ -187,6 +187,12 @@ def _logs(client, service_id: str, lines: int = 30) -> list[str]:
         return []
 
 
+def of_template(task: dict, template: dict) -> bool:
+    """Whether a task runs the service's current task template (Swarm adds Runtime to tasks)."""
+    spec = task.get("Spec") or {}
+    return all(spec.get(key) == template.get(key) for key in (set(spec) | set(template)) - {"Runtime"})
+
+
 def wait_converged(client, service_id: str, replicas: int, updated: bool, timeout: int) -> None:
     """Wait until the service runs ``replicas`` healthy tasks of its current spec.
 
@@ -201,12 +207,10 @@ def wait_converged(client, service_id: str, replicas: int, updated: bool, timeou
             _await_rollback(client, service_id, deadline)
             raise DeployError(f"the new release did not become healthy and was rolled back ({message}); "
                               "the previous release keeps serving", _logs(client, service_id))
-        version = service["Version"]["Index"]
-        running = [task for task in _tasks(client, service_id)
-                   if task["Status"]["State"] == "running" and task.get("DesiredState") == "running"
-                   and task.get("Version", {}).get("Index", 0) <= version]
-        current_image = service["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
-        fresh = [task for task in running if task["Spec"]["ContainerSpec"]["Image"] == current_image]
+        template = service["Spec"]["TaskTemplate"]
+        fresh = [task for task in _tasks(client, service_id)
+                 if task["Status"]["State"] == "running" and task.get("DesiredState") == "running"
+                 and of_template(task, template)]
         if (not updated or status in (None, "completed")) and len(fresh) >= replicas:
             return
         if not updated:

@@ -86,3 +86,11 @@ def test_health_probe_fails_when_nothing_listens():
     probe = deploy.health_test("/")
     result = subprocess.run([sys.executable, *probe[2:]], env={"PORT": "1"}, timeout=30, check=False)
     assert result.returncode != 0
+
+
+def test_a_task_is_of_the_template_it_was_made_from_whatever_swarm_added():
+    template = {"ContainerSpec": {"Image": "a:r1", "Env": ["X=1"]}, "ForceUpdate": 1}
+    task = {"Spec": dict(template, Runtime="container")}
+    assert deploy.of_template(task, template)
+    assert not deploy.of_template(task, dict(template, ForceUpdate=2))  # a restart makes tasks stale
+    assert not deploy.of_template(task, dict(template, ContainerSpec={"Image": "a:r2", "Env": ["X=1"]}))
