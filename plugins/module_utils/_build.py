@@ -93,3 +93,9 @@ def build_image(client, context: io.BytesIO, tag: str, dockerfile: str = "Docker
 def tail(log: list[str], lines: int = LOG_TAIL) -> list[str]:
     """The last lines of a build log, which is where a failure explains itself."""
     return log[-lines:]
+
+
+def cache_summary(log: list[str]) -> dict[str, int]:
+    """How many build steps ran, and how many of them the builder took from its cache."""
+    return {"steps": sum(1 for line in log if line.startswith("Step ")),
+            "cached": sum(1 for line in log if line.strip() == "---> Using cache")}

@@ -211,6 +211,13 @@ warnings_build:
   returned: when a build ran
   type: list
   elements: str
+build_cache:
+  description:
+    - How many steps the build had, and how many the builder reused from its cache. A code-only
+      change reuses the dependency layer (C(pip install)), which is what makes it fast.
+  returned: when a build ran
+  type: dict
+  sample: {steps: 25, cached: 9}
 build_log:
   description: The last lines of the build log.
   returned: when a build ran or failed
@@ -228,7 +235,13 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.qoddi.paas.plugins.module_utils import _deploy as deploy
-from ansible_collections.qoddi.paas.plugins.module_utils._build import BuildError, build_image, context_tar, tail
+from ansible_collections.qoddi.paas.plugins.module_utils._build import (
+    BuildError,
+    build_image,
+    cache_summary,
+    context_tar,
+    tail,
+)
 from ansible_collections.qoddi.paas.plugins.module_utils._buildpack import BuildpackError, detect, dockerfile
 from ansible_collections.qoddi.paas.plugins.module_utils._client import (
     DockerException,
@@ -239,6 +252,7 @@ from ansible_collections.qoddi.paas.plugins.module_utils._source import (
     HAS_CRYPTOGRAPHY,
     SourceError,
     copy_tree,
+    ensure_deploy_key,
     export_git,
     fetch_git,
     path_revision,
@@ -303,10 +317,10 @@ class App:
             if self.module.check_mode and not os.path.exists(os.path.join(self.state_dir, "deploy_key")):
                 self.result["reason"] = "would create the app's deploy key and fetch the source"
                 return "unknown"
-            commit, public_key = fetch_git(self.module.run_command, self.state_dir, self.name, src["git"],
-                                           src["ref"], src.get("host_key") or "")
-            self.result["deploy_key"] = public_key
-            return commit
+            # Known before the fetch, so a fetch refused for the unregistered key still returns it.
+            self.result["deploy_key"] = ensure_deploy_key(self.state_dir, self.name)[0]
+            return fetch_git(self.module.run_command, self.state_dir, self.name, src["git"], src["ref"],
+                             src.get("host_key") or "")[0]
         except SourceError as exc:
             self.fail(str(exc))
 
@@ -352,6 +366,7 @@ class App:
                 self.fail(f"{exc}. The running release is unchanged. Last lines of the build log:\n"
                           + "\n".join(tail(exc.log)), build_log=tail(exc.log))
             self.result["build_log"] = tail(log)
+            self.result["build_cache"] = cache_summary(log)
             self.result["built"] = True
             return tag, image_id, spec.processes
         finally:
@@ -401,6 +416,7 @@ class App:
                 reason = (f"revision {current_revision[:12] or 'none'} -> {revision[:12]}" if current_revision
                           else f"first deploy of {revision[:12]}")
                 if self.module.check_mode:
+                    self.result.update(release=release, revision=revision)
                     self._finish(before, {"release": release, "revision": revision}, reason, changed=True)
                 image, image_id, processes = self.build(revision, release)
 
