@@ -130,7 +130,8 @@ def main():
         nodes = []
         if swarm["active"] and swarm["is_manager"]:
             nodes = [summarize_node(n.attrs) for n in client.nodes.list()]
-        images = [i.attrs for i in client.images.list(filters={"label": IMAGE_LABEL})]
+        # Tagged images only: the build stages of app images are left untagged (dangling).
+        images = [i.attrs for i in client.images.list(filters={"label": IMAGE_LABEL, "dangling": False})]
     except DockerException as exc:
         module.fail_json(msg=f"Reading the platform's state failed: {exc}")
     module.exit_json(
