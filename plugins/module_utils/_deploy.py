@@ -47,6 +47,11 @@ class DeployError(Exception):
         self.log = log or []
 
 
+# The network the edge (HAProxy) shares with every app's web process. App and stack names cannot
+# hold "--", so no stack network can take this name.
+EDGE_NETWORK = "qoddi--edge"
+
+
 def network_name(stack: str) -> str:
     return f"qoddi-{stack}"
 
@@ -61,15 +66,14 @@ def web_concurrency(size: str) -> int:
     return max(1, min(int(2 * max(cpus, 1) + 1), max(1, memory // 256)))
 
 
-def ensure_network(client, stack: str, check_mode: bool) -> bool:
-    """The stack's overlay network; returns True when it had to be created."""
-    name = network_name(stack)
+def ensure_network(client, name: str, check_mode: bool) -> bool:
+    """An overlay network of the platform (a stack's, or the edge's); True when it had to be created."""
     if client.networks.list(names=[name]):
         return False
     if not check_mode:
         # encrypted: IPsec between nodes (the kernel must have ESP); attachable: consoles and jobs join it.
         client.networks.create(name, driver="overlay", attachable=True, scope="swarm",
-                               options={"encrypted": ""}, labels={LABEL + "stack": stack})
+                               options={"encrypted": ""}, labels={LABEL + "network": name})
     return True
 
 
@@ -85,7 +89,8 @@ def health_test(path: str) -> list[str]:
 
 
 def desired_service(app: str, stack: str, process: str, command: str, image: str, release: int, revision: str,
-                    replicas: int, size: str, env: dict[str, str], health_path: str | None) -> dict:
+                    replicas: int, size: str, env: dict[str, str], health_path: str | None,
+                    domains: list[str] | None = None) -> dict:
     """Everything the platform decides about one process's service, as plain data.
 
     The dict is hashed into the ``org.qoddi.spec`` label: equal hash, nothing to change.
@@ -95,8 +100,14 @@ def desired_service(app: str, stack: str, process: str, command: str, image: str
     environment.update(QODDI_APP=app, QODDI_PROCESS=process, QODDI_RELEASE=str(release), QODDI_REVISION=revision,
                        DYNO=f"{process}.{{{{.Task.Slot}}}}")
     environment.setdefault("WEB_CONCURRENCY", str(web_concurrency(size)))
+    labels = {LABEL + "app": app, LABEL + "stack": stack, LABEL + "process": process,
+              LABEL + "release": str(release), LABEL + "revision": revision}
+    networks = [network_name(stack)]
     if process == "web":
         environment["PORT"] = str(WEB_PORT)
+        # What the edge reads to route to this app: its custom domains and its health check.
+        labels.update({LABEL + "domains": ",".join(domains or []), LABEL + "health": health_path or ""})
+        networks.append(EDGE_NETWORK)
     return {
         "name": service_name(app, process),
         "image": image,
@@ -105,10 +116,9 @@ def desired_service(app: str, stack: str, process: str, command: str, image: str
         "replicas": replicas,
         "cpus": cpus,
         "memory_mb": memory,
-        "network": network_name(stack),
+        "networks": networks,
         "health_path": health_path if process == "web" else None,
-        "labels": {LABEL + "app": app, LABEL + "stack": stack, LABEL + "process": process,
-                   LABEL + "release": str(release), LABEL + "revision": revision},
+        "labels": labels,
     }
 
 
@@ -149,7 +159,7 @@ def _service_kwargs(desired: dict) -> dict:
             container_spec=container,
             resources=resources,
             restart_policy=types.RestartPolicy(condition="any", delay=1_000_000_000),
-            networks=[types.NetworkAttachmentConfig(desired["network"], aliases=[desired["name"]])],
+            networks=[types.NetworkAttachmentConfig(network) for network in desired["networks"]],
         ),
         name=desired["name"],
         labels=labels,

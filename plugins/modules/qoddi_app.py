@@ -93,6 +93,14 @@ options:
     description: Python version when the app names none in C(.python-version) or C(runtime.txt).
     type: str
     default: "3.13"
+  domains:
+    description:
+      - Custom domains the edge routes to the web process, besides the platform's default domain
+        C(<name>.<platform domain>). Each gets its own certificate.
+      - A domain another app already serves is refused, and nothing changes.
+    type: list
+    elements: str
+    default: []
   health_check_path:
     description: Path the platform requests on the web process to call a task healthy; empty disables the check.
     type: str
@@ -259,6 +267,8 @@ from ansible_collections.qoddi.paas.plugins.module_utils._source import (
 )
 
 NAME_RE = re.compile(r"^[a-z](?:[a-z0-9]|-(?!-)){0,29}$")
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+DOMAIN_RE = re.compile(rf"^(?:{_LABEL}\.)+{_LABEL}$")
 IMAGE_REPO = "qoddi-app"
 L = deploy.LABEL
 
@@ -381,10 +391,24 @@ class App:
             replicas = self.p["replicas"] if process == "web" else int(self.p["processes"].get(process, 1))
             wanted[process] = deploy.desired_service(
                 self.name, self.p["stack"], process, command, image, release, revision, replicas, self.p["size"],
-                env={}, health_path=self.p["health_check_path"] or None)
+                env={}, health_path=self.p["health_check_path"] or None, domains=self.p["domains"])
         return wanted
 
+    def check_domains(self):
+        """Refuse a custom domain that another app already serves, before anything changes."""
+        taken = {}
+        for svc in self.client.api.services(filters={"label": f"{L}process=web"}):
+            labels = svc["Spec"].get("Labels") or {}
+            if labels.get(L + "app") != self.name:
+                for domain in filter(None, labels.get(L + "domains", "").split(",")):
+                    taken[domain] = labels.get(L + "app")
+        clashes = [f"{domain} (served by app {taken[domain]})" for domain in self.p["domains"] if domain in taken]
+        if clashes:
+            self.fail(f"the domain {', '.join(clashes)} is already taken: remove it from that app first, or pick "
+                      "another domain.")
+
     def present(self):
+        self.check_domains()
         current = deploy.current_services(self.client, self.name)
         web = current.get("web")
         labels = web["Spec"]["Labels"] if web else {}
@@ -434,7 +458,8 @@ class App:
         if self.module.check_mode:
             self._finish(before, after, reason, changed=True)
 
-        deploy.ensure_network(self.client, self.p["stack"], False)
+        for network in {n for desired in wanted.values() for n in desired["networks"]}:
+            deploy.ensure_network(self.client, network, False)
         if "release" in processes and self.result["built"]:
             try:
                 self.result["release_log"] = deploy.run_release(
@@ -566,6 +591,7 @@ def main():
             size=dict(type="str", default="S", choices=sorted(deploy.SIZES)),
             python_version=dict(type="str", default="3.13"),
             health_check_path=dict(type="str", default="/"),
+            domains=dict(type="list", elements="str", default=[]),
             keep_releases=dict(type="int", default=5),
             rollback=dict(type="int"),
             build=dict(type="dict", default={}, options=dict(
@@ -589,6 +615,12 @@ def main():
         module.fail_json(msg="qoddi_app: replicas and the counts in processes must be whole numbers, 0 or more.")
     if p["keep_releases"] < 1:
         module.fail_json(msg="qoddi_app: keep_releases must be at least 1 (the running release).")
+    p["domains"] = sorted({domain.strip().lower().rstrip(".") for domain in p["domains"]})
+    bad = [domain for domain in p["domains"] if not DOMAIN_RE.match(domain) or len(domain) > 253]
+    if bad:
+        module.fail_json(msg=f"qoddi_app: {', '.join(repr(d) for d in bad)} is not a valid domain name. Give host "
+                             "names such as www.example.com: letters, digits and hyphens in dot-separated labels of "
+                             "at most 63 characters, no scheme, port, path or wildcard.")
     if p["health_check_path"] and not p["health_check_path"].startswith("/"):
         module.fail_json(msg=f"qoddi_app: health_check_path '{p['health_check_path']}' must start with '/'.")
     app = App(module)

@@ -27,7 +27,8 @@ def _desired(**overrides):
 
 def test_desired_web_service_has_port_dyno_and_release_labels():
     web = _desired()
-    assert web["name"] == "blog" and web["network"] == "qoddi-main"
+    assert web["name"] == "blog" and web["networks"] == ["qoddi-main", "qoddi--edge"]
+    assert web["labels"]["org.qoddi.health"] == "/healthz" and web["labels"]["org.qoddi.domains"] == ""
     assert web["env"]["PORT"] == "5000" and web["env"]["WEB_CONCURRENCY"] == "2"
     assert web["env"]["DYNO"] == "web.{{.Task.Slot}}"
     assert web["labels"]["org.qoddi.release"] == "3"
@@ -38,6 +39,7 @@ def test_other_processes_get_no_port_and_no_health_check():
     worker = _desired(process="worker", command="celery -A blog worker")
     assert worker["name"] == "blog--worker"
     assert "PORT" not in worker["env"] and worker["health_path"] is None
+    assert worker["networks"] == ["qoddi-main"] and "org.qoddi.domains" not in worker["labels"]
 
 
 def test_a_user_set_web_concurrency_wins():
