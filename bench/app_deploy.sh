@@ -8,6 +8,7 @@
 # (profile_tasks). Copy the printed lines, with the date, into docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"  # the project's virtualenv (make venv)
 export ANSIBLE_CONFIG=$PWD/ansible.cfg ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks
 src=$(mktemp -d /tmp/qoddi-bench-app.XXXXXX)
 trap 'ansible-playbook -i inventories/local/hosts.yml bench/app_deploy.yml -e bench_src="$src" -e bench_state=absent >/dev/null 2>&1; rm -rf "$src"' EXIT

@@ -9,6 +9,7 @@
 # in time and count. Copy the printed lines, with the date, into docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"  # the project's virtualenv (make venv)
 export ANSIBLE_CONFIG=$PWD/ansible.cfg
 inventory=inventories/local/hosts.yml
 hello=$(mktemp -d /tmp/qoddi-bench-edge.XXXXXX)
@@ -39,7 +40,7 @@ docker service scale --detach sample=1 >/dev/null
 sleep 8
 app=$(ip_of sample) edge=$(ip_of qoddi-edge)
 direct=$(load wrk -t1 -c32 -d10s --latency "http://$app:5000/version")
-through=$(load wrk -t1 -c32 -d10s --latency -H "Host: sample.qoddi.localhost" "http://$edge/version")
+through=$(load wrk -t1 -c32 -d10s --latency -H "Host: sample.qoddi.localhost" "http://$edge:80/version")
 d_rps=$(echo "$direct" | figure Requests/sec:) e_rps=$(echo "$through" | figure Requests/sec:)
 echo "direct:     ${d_rps} req/s, p99 $(echo "$direct" | figure 99%)"
 echo "via edge:   ${e_rps} req/s, p99 $(echo "$through" | figure 99%)"
@@ -49,7 +50,7 @@ echo "ratio:      $(python3 -c "print(round($e_rps / $d_rps, 2))")"
 docker service scale --detach sample=2 >/dev/null
 sleep 8
 container=$(docker ps -q --filter label=com.docker.swarm.service.name=qoddi-edge | head -1)
-load wrk -t1 -c16 -d30s -H "Host: sample.qoddi.localhost" "http://$edge/version" >/tmp/qoddi-bench-reload.txt &
+load wrk -t1 -c16 -d30s -H "Host: sample.qoddi.localhost" "http://$edge:80/version" >/tmp/qoddi-bench-reload.txt &
 wrk_pid=$!
 sleep 3
 for _ in $(seq 20); do
@@ -72,5 +73,5 @@ ansible-playbook -i "$inventory" bench/app_deploy.yml -e bench_name=qoddi-bench-
 edge_playbook -e qoddi_haproxy_http_redirect=false
 sleep 12  # slowstart: new servers ramp up over 10 s
 echo "leastconn split of 600 requests (task: count; the slow task is web.1):"
-load python3 /usr/local/bin/split.py "http://$edge/" qoddi-bench-lc.qoddi.localhost 600 12 | sed 's/^/            /'
+load python3 /usr/local/bin/split.py "http://$edge:80/" qoddi-bench-lc.qoddi.localhost 600 12 | sed 's/^/            /'
 docker service ps qoddi-bench-lc --filter desired-state=running --format '            {{.Name}} runs on container {{.ID}}' || true

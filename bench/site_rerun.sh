@@ -4,6 +4,7 @@
 # Prints one line per run and the ratio; copy the figures, with the date, into docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"  # the project's virtualenv (make venv)
 export ANSIBLE_CONFIG=$PWD/ansible.cfg
 run() {
   local log=$1 start end

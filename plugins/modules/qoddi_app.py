@@ -219,6 +219,11 @@ warnings_build:
   returned: when a build ran
   type: list
   elements: str
+timings:
+  description: Seconds each phase of this run took (C(build), C(release), C(rollout)), for the phases that ran.
+  returned: always
+  type: dict
+  sample: {build: 3.1, release: 1.8, rollout: 2.4}
 build_cache:
   description:
     - How many steps the build had, and how many the builder reused from its cache. A code-only
@@ -233,11 +238,13 @@ build_log:
   elements: str
 """
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import tempfile
+import time
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -309,7 +316,16 @@ class App:
         self.client = docker_client(module)
         self.state_dir = os.path.join(self.p["state_dir"], self.name)
         self.result = {"changed": False, "app": self.name, "built": False, "reason": "", "release": 0,
-                       "services": {}, "releases": []}
+                       "services": {}, "releases": [], "timings": {}}
+
+    @contextlib.contextmanager
+    def timed(self, phase: str):
+        """Record how long a phase took in the result's timings (seconds), so a slow deploy shows why."""
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.result["timings"][phase] = round(time.monotonic() - started, 1)
 
     def fail(self, msg: str, **extra):
         self.module.fail_json(msg=f"qoddi_app {self.name}: {msg}", **{**self.result, **extra})
@@ -442,7 +458,8 @@ class App:
                 if self.module.check_mode:
                     self.result.update(release=release, revision=revision)
                     self._finish(before, {"release": release, "revision": revision}, reason, changed=True)
-                image, image_id, processes = self.build(revision, release)
+                with self.timed("build"):
+                    image, image_id, processes = self.build(revision, release)
 
         wanted = self.desired(image, release, revision, processes)
         stale = [p for p in current if p not in wanted and not p.startswith("release")]
@@ -462,12 +479,14 @@ class App:
             deploy.ensure_network(self.client, network, False)
         if "release" in processes and self.result["built"]:
             try:
-                self.result["release_log"] = deploy.run_release(
-                    self.client, self.name, self.p["stack"], processes["release"], image, {}, release,
-                    self.p["wait_timeout"])
+                with self.timed("release"):
+                    self.result["release_log"] = deploy.run_release(
+                        self.client, self.name, self.p["stack"], processes["release"], image, {}, release,
+                        self.p["wait_timeout"])
             except deploy.DeployError as exc:
                 self._forget(image)
                 self.fail(str(exc), release_log=exc.log)
+        rollout_started = time.monotonic()
         applied = {}
         for process, desired in to_apply.items():
             applied[process] = (deploy.apply_service(self.client, desired, current.get(process)), process in current)
@@ -483,6 +502,7 @@ class App:
                 if not updated:
                     self.client.api.remove_service(service_id)
                 self.fail(f"{process}: {exc}", task_log=exc.log)
+        self.result["timings"]["rollout"] = round(time.monotonic() - rollout_started, 1)
         self._prune()
         self.result["releases"] = releases(self.client, self.name)
         self._finish(before, after, reason, changed=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.server
 import subprocess
-import sys
 import threading
 
 import pytest
@@ -38,7 +37,7 @@ def test_desired_web_service_has_port_dyno_and_release_labels():
 def test_other_processes_get_no_port_and_no_health_check():
     worker = _desired(process="worker", command="celery -A blog worker")
     assert worker["name"] == "blog--worker"
-    assert "PORT" not in worker["env"] and worker["health_path"] is None
+    assert "PORT" not in worker["env"] and worker["health"] is None
     assert worker["networks"] == ["qoddi-main"] and "org.qoddi.domains" not in worker["labels"]
 
 
@@ -79,15 +78,20 @@ def server():
 def test_health_probe_against_a_real_server(server, status, healthy):
     # The probe is the command Docker runs inside the task; here it runs against a real HTTP server.
     probe = deploy.health_test(f"/{status}")
-    assert probe[:2] == ["CMD", "python"]
-    result = subprocess.run([sys.executable, *probe[2:]], env={"PORT": str(server)}, timeout=30, check=False)
+    assert probe[:3] == ["CMD", "bash", "-c"]
+    result = subprocess.run(probe[1:], env={"PORT": str(server)}, timeout=30, check=False)
     assert (result.returncode == 0) is healthy
 
 
 def test_health_probe_fails_when_nothing_listens():
     probe = deploy.health_test("/")
-    result = subprocess.run([sys.executable, *probe[2:]], env={"PORT": "1"}, timeout=30, check=False)
+    result = subprocess.run(probe[1:], env={"PORT": "1"}, timeout=30, check=False, stderr=subprocess.DEVNULL)
     assert result.returncode != 0
+
+
+def test_health_probe_path_is_quoted_for_the_shell(server):
+    probe = deploy.health_test("/200; exit 0 #")
+    assert "'/200; exit 0 #'" in probe[3]
 
 
 def test_a_task_is_of_the_template_it_was_made_from_whatever_swarm_added():
