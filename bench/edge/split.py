@@ -16,7 +16,7 @@ tally, errors, lock = collections.Counter(), [0], threading.Lock()
 
 def worker(n):
     conn = http.client.HTTPConnection(parsed.hostname, parsed.port or 80, timeout=30)
-    for _ in range(n):
+    for _unused_request in range(n):
         try:
             conn.request("GET", parsed.path or "/", headers={"Host": host})
             body = conn.getresponse().read().decode()
@@ -32,7 +32,7 @@ def worker(n):
                 tally[task] += 1
 
 
-threads = [threading.Thread(target=worker, args=(count // conns,)) for _ in range(conns)]
+threads = [threading.Thread(target=worker, args=(count // conns,)) for _unused_conn in range(conns)]
 for thread in threads:
     thread.start()
 for thread in threads:

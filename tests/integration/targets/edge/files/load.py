@@ -34,7 +34,7 @@ def main():
     deadline = time.monotonic() + seconds
 
     def worker():
-        for _ in range(MAX_REQUESTS):
+        for _unused_request in range(MAX_REQUESTS):
             if time.monotonic() > deadline:
                 return
             try:
@@ -51,7 +51,7 @@ def main():
                 if not ok and len(counts["errors"]) < 5:
                     counts["errors"].append(error)
 
-    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    pool = [threading.Thread(target=worker) for _unused_thread in range(threads)]
     for thread in pool:
         thread.start()
     for thread in pool:
