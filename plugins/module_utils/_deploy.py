@@ -69,7 +69,8 @@ def web_concurrency(size: str) -> int:
 
 def ensure_network(client, name: str, check_mode: bool) -> bool:
     """An overlay network of the platform (a stack's, or the edge's); True when it had to be created."""
-    if client.networks.list(names=[name]):
+    # The engine's name filter matches parts of names too (qoddi-web would find qoddi-web-2).
+    if any(network.name == name for network in client.networks.list(names=[name])):
         return False
     if not check_mode:
         # encrypted: IPsec between nodes (the kernel must have ESP); attachable: consoles and jobs join it.
