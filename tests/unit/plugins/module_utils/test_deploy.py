@@ -101,24 +101,3 @@ def test_a_task_is_of_the_template_it_was_made_from_whatever_swarm_added():
     assert not deploy.of_template(task, dict(template, ForceUpdate=2))  # a restart makes tasks stale
     assert not deploy.of_template(task, dict(template, ContainerSpec={"Image": "a:r2", "Env": ["X=1"]}))
 
-
-class _Networks:
-    """The engine's network list as it answers a name filter: every network whose name contains it."""
-
-    def __init__(self, names):
-        self.names, self.created = list(names), []
-
-    def list(self, names):
-        return [type("Network", (), {"name": n}) for n in self.names if names[0] in n]
-
-    def create(self, name, **options):
-        self.created.append((name, options))
-
-
-def test_ensure_network_creates_a_network_whose_name_is_part_of_another():
-    client = type("Client", (), {})()
-    client.networks = _Networks(["qoddi-itest-edge"])
-    assert deploy.ensure_network(client, "qoddi-itest", False)
-    assert client.networks.created[0][0] == "qoddi-itest"
-    assert client.networks.created[0][1]["options"] == {"encrypted": ""}
-    assert not deploy.ensure_network(client, "qoddi-itest-edge", False)
