@@ -120,16 +120,16 @@ def _explain_fetch_failure(url: str, stderr: str, public_key: str) -> str:
     return f"could not fetch {url}: {detail}"
 
 
-def fetch_git(run, state_dir: str, app: str, url: str, ref: str, host_key: str = "") -> tuple[str, str]:
-    """Fetch ``ref`` of ``url`` into the app's bare repository; return (commit, public key).
+def fetch_git(run, state_dir: str, public_key: str, url: str, ref: str, host_key: str = "") -> str:
+    """Fetch ``ref`` of ``url`` into the app's bare repository with its deploy key; return the commit.
 
-    ``run`` is the module's run_command.
+    ``run`` is the module's run_command; ``public_key`` (from ensure_deploy_key) goes into the message
+    when the Git host refuses the key.
     """
     if not shutil.which("git") or not shutil.which("ssh"):
         raise SourceError("git and ssh are needed on the manager that builds apps: install the git and "
                           "openssh-client packages there (the qoddi.paas.engine role does).")
     host, port = _host_of(url)
-    public_key = ensure_deploy_key(state_dir, app)[0]
     known_hosts = os.path.join(state_dir, "known_hosts")
     if host_key:
         entry = _known_hosts_entry(host, port, host_key)
@@ -155,7 +155,7 @@ def fetch_git(run, state_dir: str, app: str, url: str, ref: str, host_key: str =
         raise SourceError(_explain_fetch_failure(url, exc.stderr, public_key)) from None
     for candidate in (f"refs/remotes/origin/{ref}", f"refs/tags/{ref}", ref):
         try:
-            return _git(run, ["rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}"], repo).strip(), public_key
+            return _git(run, ["rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}"], repo).strip()
         except _GitError:
             continue
     raise SourceError(f"source.ref '{ref}' is neither a branch, a tag nor a commit of {url}.")

@@ -344,9 +344,9 @@ class App:
                 self.result["reason"] = "would create the app's deploy key and fetch the source"
                 return "unknown"
             # Known before the fetch, so a fetch refused for the unregistered key still returns it.
-            self.result["deploy_key"] = ensure_deploy_key(self.state_dir, self.name)[0]
-            return fetch_git(self.module.run_command, self.state_dir, self.name, src["git"], src["ref"],
-                             src.get("host_key") or "")[0]
+            public_key = self.result["deploy_key"] = ensure_deploy_key(self.state_dir, self.name)[0]
+            return fetch_git(self.module.run_command, self.state_dir, public_key, src["git"], src["ref"],
+                             src.get("host_key") or "")
         except SourceError as exc:
             self.fail(str(exc))
 
