@@ -22,6 +22,7 @@ from ansible_collections.qoddi.paas.plugins.module_utils._source import IGNORED_
 LOG_TAIL = 40
 # The classic builder colours a step's stderr; the colour codes mean nothing in Ansible's output.
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_FAILED_STEP = re.compile(r"^The command .* returned a non-zero code: (\d+)$", re.DOTALL)
 
 
 class BuildError(Exception):
@@ -79,8 +80,12 @@ def build_image(client, context: io.BytesIO, tag: str, dockerfile: str = "Docker
                 text = _ANSI.sub("", chunk["stream"])
                 log.extend(line for line in text.splitlines() if line.strip())
             if "error" in chunk:
-                log.append(chunk["error"].strip())
-                raise BuildError(f"the build failed: {chunk['error'].strip()}", log)
+                error = chunk["error"].strip()
+                log.append(error)
+                # The classic builder repeats the whole RUN script here; the log already shows it.
+                step = _FAILED_STEP.match(error)
+                raise BuildError(f"the build failed: a build step exited with {step.group(1)}" if step
+                                 else f"the build failed: {error}", log)
             if "aux" in chunk and "ID" in chunk["aux"]:
                 image_id = chunk["aux"]["ID"]
     finally:

@@ -1,4 +1,4 @@
-"""Settings as a 2018 Heroku tutorial wrote them: django_heroku.settings(locals()) at the end."""
+"""Settings as a 2018 Heroku tutorial wrote them: startproject's, then django_heroku.settings(locals())."""
 import os
 
 import django_heroku
@@ -11,5 +11,7 @@ MIDDLEWARE = []
 ROOT_URLCONF = "mysite.urls"
 WSGI_APPLICATION = "mysite.wsgi.application"
 STATIC_URL = "/static/"
+# startproject's default; django_heroku replaces it when DATABASE_URL is set.
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.path.join(BASE_DIR, "db.sqlite3")}}
 
 django_heroku.settings(locals())
