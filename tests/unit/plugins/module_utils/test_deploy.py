@@ -100,4 +100,3 @@ def test_a_task_is_of_the_template_it_was_made_from_whatever_swarm_added():
     assert deploy.of_template(task, template)
     assert not deploy.of_template(task, dict(template, ForceUpdate=2))  # a restart makes tasks stale
     assert not deploy.of_template(task, dict(template, ContainerSpec={"Image": "a:r2", "Env": ["X=1"]}))
-
