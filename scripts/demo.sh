@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
-ansible-playbook -i inventories/local/hosts.yml playbooks/site.yml playbooks/sample.yml "$@"
+# platform.yml is site.yml without its edge play: sample.yml runs the edge once its app is deployed.
+ansible-playbook -i inventories/local/hosts.yml playbooks/platform.yml playbooks/sample.yml "$@"
 echo "qoddi: platform and sample app ready on this machine in $(( $(date +%s) - start )) s (inventory: inventories/local)."

@@ -68,8 +68,11 @@ for stage in "${stages[@]}"; do
   start=$(date +%s)
   case "$stage" in
     lint)
-      banner "lint: ruff"
-      ruff check plugins tests
+      banner "lint: ruff, and the playbooks' syntax"
+      ruff check plugins tests bench
+      for playbook in playbooks/*.yml; do
+        ansible-playbook -i inventories/local/hosts.yml --syntax-check "$playbook" >/dev/null
+      done
       ;;
     sanity)
       banner "sanity: ansible-test sanity"
