@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-LABEL = "org.qoddi."
+# The labels qoddi_app writes on services: one definition for the writer and this reader.
+from ansible_collections.qoddi.paas.plugins.module_utils._deploy import LABEL
 
 
 def edge_routes(services: list, platform_domain: str) -> list:

@@ -67,15 +67,14 @@ def web_concurrency(size: str) -> int:
     return max(1, min(int(2 * max(cpus, 1) + 1), max(1, memory // 256)))
 
 
-def ensure_network(client, name: str, check_mode: bool) -> bool:
+def ensure_network(client, name: str) -> bool:
     """An overlay network of the platform (a stack's, or the edge's); True when it had to be created."""
     # The engine's name filter matches parts of names too (qoddi-web would find qoddi-web-2).
     if any(network.name == name for network in client.networks.list(names=[name])):
         return False
-    if not check_mode:
-        # encrypted: IPsec between nodes (the kernel must have ESP); attachable: consoles and jobs join it.
-        client.networks.create(name, driver="overlay", attachable=True, scope="swarm",
-                               options={"encrypted": ""}, labels={LABEL + "network": name})
+    # encrypted: IPsec between nodes (the kernel must have ESP); attachable: consoles and jobs join it.
+    client.networks.create(name, driver="overlay", attachable=True, scope="swarm",
+                           options={"encrypted": ""}, labels={LABEL + "network": name})
     return True
 
 

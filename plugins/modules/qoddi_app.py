@@ -476,7 +476,7 @@ class App:
             self._finish(before, after, reason, changed=True)
 
         for network in {n for desired in wanted.values() for n in desired["networks"]}:
-            deploy.ensure_network(self.client, network, False)
+            deploy.ensure_network(self.client, network)
         if "release" in processes and self.result["built"]:
             try:
                 with self.timed("release"):
