@@ -56,6 +56,18 @@ _OTHER_MANAGERS = (  # what to run to get a requirements.txt, by the file that s
 )
 _VERSION_MISSPELLINGS = {".python_version", "python-version", "python_version", "python-version.txt",
                          ".python-version.txt", ".python-versions", "runtime.text", "runtime", "runtime.txt.txt"}
+# Config vars reach tasks as files (Swarm secrets, see _env); bash exports them before running
+# anything, through BASH_ENV (every `bash -c`: Procfile, release and console commands) and
+# bash.bashrc (interactive shells). `read -d ''` keeps a value byte for byte, trailing newlines too.
+ENV_SCRIPT = """\
+# qoddi.paas: export the app's config vars, one file per variable under /run/secrets/qoddi-env.
+for __qoddi_var in /run/secrets/qoddi-env/*; do
+  [ -r "$__qoddi_var" ] || continue
+  IFS= read -r -d '' "${__qoddi_var##*/}" < "$__qoddi_var"
+  export "${__qoddi_var##*/}"
+done
+unset __qoddi_var
+"""
 _DATABASE_URL_READERS = {"dj-database-url", "django-heroku", "django-environ"}
 _SKIP_DIRS = {"node_modules", "__pycache__", "venv", "site-packages"}
 
@@ -404,12 +416,15 @@ def dockerfile(spec: AppSpec, builder_image: str, runtime_image: str, *, ca_bund
         "",
         "# Runtime stage: the same Python without compilers; only the virtualenv and the app come along.",
         f"FROM {runtime_image}",
+        "# The app's config vars: exported by every bash the platform starts (see ENV_SCRIPT in _buildpack).",
+        "COPY .qoddi/env.sh /etc/qoddi/env.sh",
         "# The runtime image may lack useradd; USER takes the numeric id either way.",
-        "RUN useradd --system --uid 10001 --home /app app || true",
+        "RUN (useradd --system --uid 10001 --home /app app || true) \\",
+        "  && echo '. /etc/qoddi/env.sh' >> /etc/bash.bashrc",
         "# gunicorn reads these without flags: bind 0.0.0.0:$PORT, trust the router's X-Forwarded-*, log requests.",
         "ENV PATH=/opt/venv/bin:$PATH VIRTUAL_ENV=/opt/venv PYTHONUNBUFFERED=1 PYTHONPATH=/app LANG=C.UTF-8 "
         "PORT=5000 FORWARDED_ALLOW_IPS=* GUNICORN_CMD_ARGS=--access-logfile=-",
-        "ENV HOME=/app",
+        "ENV HOME=/app BASH_ENV=/etc/qoddi/env.sh",
         "COPY --from=build /opt/venv /opt/venv",
         "# The app may write to its directory, as on Heroku (lost at every restart), but not to its packages.",
         "COPY --from=build --chown=10001:10001 /app /app",

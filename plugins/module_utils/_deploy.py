@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shlex
 import time
 
@@ -27,6 +28,8 @@ except ImportError:  # pragma: no cover - the module reports the missing SDK
     NotFound = Exception
 
 LABEL = "org.qoddi."
+# App and stack names: they become host names in the stack (and parts of service names).
+NAME_RE = re.compile(r"^[a-z](?:[a-z0-9]|-(?!-)){0,29}$")
 WEB_PORT = 5000
 # Named plans, as on Qoddi/Heroku: CPU (cores) and memory (MiB) limits per task.
 SIZES = {
@@ -91,10 +94,12 @@ def health_test(path: str) -> list[str]:
 
 def desired_service(app: str, stack: str, process: str, command: str, image: str, release: int, revision: str,
                     replicas: int, size: str, env: dict[str, str], health_path: str | None,
-                    domains: list[str] | None = None) -> dict:
+                    domains: list[str] | None = None, secrets: list[dict] | None = None, env_seq: int = 0) -> dict:
     """Everything the platform decides about one process's service, as plain data.
 
-    The dict is hashed into the ``org.qoddi.spec`` label: equal hash, nothing to change.
+    The dict, but for the app's config vars, is hashed into the ``org.qoddi.spec`` label: equal hash,
+    nothing to change. The config vars (``secrets``: SecretReferences, see _env) are compared by
+    version instead, because the controller applies them too, without recomputing that hash.
     """
     cpus, memory = SIZES[size]
     environment = dict(sorted(env.items()))
@@ -102,7 +107,7 @@ def desired_service(app: str, stack: str, process: str, command: str, image: str
                        DYNO=f"{process}.{{{{.Task.Slot}}}}")
     environment.setdefault("WEB_CONCURRENCY", str(web_concurrency(size)))
     labels = {LABEL + "app": app, LABEL + "stack": stack, LABEL + "process": process,
-              LABEL + "release": str(release), LABEL + "revision": revision}
+              LABEL + "release": str(release), LABEL + "revision": revision, LABEL + "env.seq": str(env_seq)}
     networks = [network_name(stack)]
     if process == "web":
         environment["PORT"] = str(WEB_PORT)
@@ -121,19 +126,25 @@ def desired_service(app: str, stack: str, process: str, command: str, image: str
         # The probe itself, not only its path, so a better probe in a new version reaches running apps.
         "health": health_test(health_path) if process == "web" and health_path else None,
         "labels": labels,
+        "secrets": list(secrets or []),
     }
 
 
 def spec_digest(desired: dict) -> str:
-    return hashlib.sha256(json.dumps(desired, sort_keys=True).encode()).hexdigest()[:16]
+    settings = dict(desired, secrets=None, labels=dict(desired["labels"], **{LABEL + "env.seq": None}))
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def differs(current: dict, desired: dict) -> bool:
-    """Whether a service must be updated: its platform settings changed, or it was scaled by hand
-    (or stopped with state=stopped, which changes the replicas but not the recorded settings)."""
+    """Whether a service must be updated: its platform settings or config vars changed, or it was
+    scaled by hand (or stopped with state=stopped, which changes the replicas but not the settings)."""
     spec = current["Spec"]
+    labels = spec.get("Labels", {})
     replicas = spec.get("Mode", {}).get("Replicated", {}).get("Replicas")
-    return spec.get("Labels", {}).get(LABEL + "spec") != spec_digest(desired) or replicas != desired["replicas"]
+    mounted = {ref["SecretName"] for ref in spec["TaskTemplate"]["ContainerSpec"].get("Secrets") or []}
+    return (labels.get(LABEL + "spec") != spec_digest(desired) or replicas != desired["replicas"]
+            or labels.get(LABEL + "env.seq") != desired["labels"][LABEL + "env.seq"]
+            or mounted != {ref["SecretName"] for ref in desired["secrets"]})
 
 
 def _service_kwargs(desired: dict) -> dict:
@@ -148,6 +159,7 @@ def _service_kwargs(desired: dict) -> dict:
         env=[f"{key}={value}" for key, value in desired["env"].items()],
         labels={LABEL + "app": desired["labels"][LABEL + "app"]},
         healthcheck=health,
+        secrets=desired["secrets"] or None,
         stop_grace_period=30_000_000_000,  # gunicorn finishes in-flight requests (Heroku allows 30 s)
     )
     memory = desired["memory_mb"] * 1024 * 1024
@@ -244,7 +256,7 @@ def _await_rollback(client, service_id: str, deadline: float) -> None:
         time.sleep(0.5)
 
 
-def run_release(client, app: str, stack: str, command: str, image: str, env: dict[str, str],
+def run_release(client, app: str, stack: str, command: str, image: str, secrets: list[dict],
                 release: int, timeout: int) -> list[str]:
     """Run the Procfile's release command once from the new image; returns its log.
 
@@ -254,11 +266,12 @@ def run_release(client, app: str, stack: str, command: str, image: str, env: dic
     name = f"{app}--release-{release}"
     for stale in client.api.services(filters={"name": name}):
         client.api.remove_service(stale["ID"])
-    environment = dict(env, QODDI_APP=app, QODDI_PROCESS="release", QODDI_RELEASE=str(release))
+    environment = dict(QODDI_APP=app, QODDI_PROCESS="release", QODDI_RELEASE=str(release))
     service = client.api.create_service(
         task_template=types.TaskTemplate(
             container_spec=types.ContainerSpec(image=image, command=["bash", "-c", command],
-                                               env=[f"{k}={v}" for k, v in sorted(environment.items())]),
+                                               env=[f"{k}={v}" for k, v in sorted(environment.items())],
+                                               secrets=secrets or None),
             restart_policy=types.RestartPolicy(condition="none"),
             networks=[types.NetworkAttachmentConfig(network_name(stack))],
         ),

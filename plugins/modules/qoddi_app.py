@@ -19,6 +19,8 @@ description:
     types run as C(<name>--<type>).
   - Updates start new tasks before stopping old ones and roll back by themselves when the new tasks
     do not become healthy; a failed build or release changes nothing that runs.
+  - The app's config vars (set with M(qoddi.paas.qoddi_env)) are environment variables of every
+    process, of the release command and of the build steps.
   - Run it on a Swarm manager. The cluster is the record of what is deployed (service and image
     labels C(org.qoddi.*)); the node keeps only the app's deploy key and Git cache under O(state_dir).
 author:
@@ -48,9 +50,10 @@ options:
     default: default
   state:
     description:
-      - V(present) builds (when the source changed) and deploys; V(absent) removes the app's services,
-        images and deploy key; V(restarted) restarts every task without downtime; V(stopped) scales
-        every process to zero.
+      - V(present) builds (when the source changed) and deploys, applying any config var changed with
+        M(qoddi.paas.qoddi_env) since the last restart; V(absent) removes the app's services, images,
+        config vars and deploy key; V(restarted) restarts every task without downtime (with the
+        current config vars); V(stopped) scales every process to zero.
     type: str
     choices: [present, absent, restarted, stopped]
     default: present
@@ -242,6 +245,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import shutil
 import tempfile
 import time
@@ -250,6 +254,7 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.qoddi.paas.plugins.module_utils import _deploy as deploy
+from ansible_collections.qoddi.paas.plugins.module_utils import _env as env_store
 from ansible_collections.qoddi.paas.plugins.module_utils._build import (
     BuildError,
     build_image,
@@ -257,7 +262,12 @@ from ansible_collections.qoddi.paas.plugins.module_utils._build import (
     context_tar,
     tail,
 )
-from ansible_collections.qoddi.paas.plugins.module_utils._buildpack import BuildpackError, detect, dockerfile
+from ansible_collections.qoddi.paas.plugins.module_utils._buildpack import (
+    ENV_SCRIPT,
+    BuildpackError,
+    detect,
+    dockerfile,
+)
 from ansible_collections.qoddi.paas.plugins.module_utils._client import (
     DockerException,
     docker_argument_spec,
@@ -273,7 +283,7 @@ from ansible_collections.qoddi.paas.plugins.module_utils._source import (
     path_revision,
 )
 
-NAME_RE = re.compile(r"^[a-z](?:[a-z0-9]|-(?!-)){0,29}$")
+NAME_RE = deploy.NAME_RE
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 DOMAIN_RE = re.compile(rf"^(?:{_LABEL}\.)+{_LABEL}$")
 IMAGE_REPO = "qoddi-app"
@@ -315,6 +325,8 @@ class App:
         self.name = self.p["name"]
         self.client = docker_client(module)
         self.state_dir = os.path.join(self.p["state_dir"], self.name)
+        # The app's config vars (qoddi_env): mounted by every process, exported to the build.
+        self.variables = env_store.versions(self.client, self.name).get(self.name, [])
         self.result = {"changed": False, "app": self.name, "built": False, "reason": "", "release": 0,
                        "services": {}, "releases": [], "timings": {}}
 
@@ -371,14 +383,18 @@ class App:
             except BuildpackError as exc:
                 self.fail(str(exc))
             self.result["warnings_build"] = list(spec.warnings)
-            extra = {}
+            extra = {".qoddi/env.sh": ENV_SCRIPT.encode()}
+            pair = images[spec.python_version]
+            build_env = self.build_env(pair["build"])
+            if build_env:
+                extra[".qoddi/build.env"] = build_env
             ca_bundle = (self.p["build"] or {}).get("ca_bundle")
             if ca_bundle:
                 with open(ca_bundle, "rb") as handle:
                     extra[".qoddi/ca-bundle.crt"] = handle.read()
-            pair = images[spec.python_version]
             text = dockerfile(spec, pair["build"], pair["run"], ca_bundle=bool(ca_bundle),
-                              pip_index_url=(self.p["build"] or {}).get("pip_index_url") or "")
+                              pip_index_url=(self.p["build"] or {}).get("pip_index_url") or "",
+                              build_env_file=bool(build_env))
             extra[".qoddi/Dockerfile"] = text.encode()
             tag = f"{IMAGE_REPO}/{self.name}:r{release}"
             labels = {L + "app": self.name, L + "release": str(release), L + "revision": revision,
@@ -398,6 +414,18 @@ class App:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
+    def build_env(self, reader_image: str) -> bytes:
+        """The config vars as a shell file the build sources (collectstatic may read them)."""
+        if not env_store.current(self.variables):
+            return b""
+        node = self.client.info()["Swarm"]["NodeID"]
+        with self.timed("read_env"):
+            try:
+                values = env_store.read_values(self.client, self.variables, reader_image, node)
+            except RuntimeError as exc:
+                self.fail(f"{exc}. The running release is unchanged.")
+        return "".join(f"{key}={shlex.quote(value)}\n" for key, value in sorted(values.items())).encode()
+
     # ----- deploy -------------------------------------------------------------------------------
     def desired(self, image: str, release: int, revision: str, processes: dict[str, str]) -> dict[str, dict]:
         wanted = {}
@@ -407,7 +435,8 @@ class App:
             replicas = self.p["replicas"] if process == "web" else int(self.p["processes"].get(process, 1))
             wanted[process] = deploy.desired_service(
                 self.name, self.p["stack"], process, command, image, release, revision, replicas, self.p["size"],
-                env={}, health_path=self.p["health_check_path"] or None, domains=self.p["domains"])
+                env={}, health_path=self.p["health_check_path"] or None, domains=self.p["domains"],
+                secrets=env_store.references(self.variables), env_seq=env_store.head(self.variables))
         return wanted
 
     def check_domains(self):
@@ -481,7 +510,8 @@ class App:
             try:
                 with self.timed("release"):
                     self.result["release_log"] = deploy.run_release(
-                        self.client, self.name, self.p["stack"], processes["release"], image, {}, release,
+                        self.client, self.name, self.p["stack"], processes["release"], image,
+                        env_store.references(self.variables), release,
                         self.p["wait_timeout"])
             except deploy.DeployError as exc:
                 self._forget(image)
@@ -534,7 +564,7 @@ class App:
         current = deploy.current_services(self.client, self.name)
         history = releases(self.client, self.name)
         has_state = os.path.isdir(self.state_dir)
-        if not current and not history and not has_state:
+        if not current and not history and not has_state and not self.variables:
             self.module.exit_json(**self.result)
         self.result.update(changed=True, reason="removed")
         if self.module._diff:
@@ -544,6 +574,8 @@ class App:
                 self.client.api.remove_service(svc["ID"])
             for old in history:
                 self._forget(old["image"])
+            for version in self.variables:
+                self.client.api.remove_secret(version.id)
             shutil.rmtree(self.state_dir, ignore_errors=True)
         self.module.exit_json(**self.result)
 
@@ -579,6 +611,8 @@ class App:
 
     def restarted(self):
         def force(spec):
+            # A restart also applies the config vars changed since the last one.
+            spec = env_store.with_variables(spec, self.variables)
             spec["TaskTemplate"]["ForceUpdate"] = int(spec["TaskTemplate"].get("ForceUpdate", 0)) + 1
             return spec
         self._update_all(force, "rolling restart")

@@ -355,7 +355,8 @@ def test_dockerfile_stages_and_dependency_layer(tmp_path):
         assert forbidden not in text
     runtime = final_stage(text)
     assert "COPY --from=build /opt/venv /opt/venv" in runtime and "/app /app" in runtime
-    assert "RUN useradd --system --uid 10001 --home /app app || true" in runtime
+    assert "RUN (useradd --system --uid 10001 --home /app app || true)" in runtime
+    assert "ENV HOME=/app BASH_ENV=/etc/qoddi/env.sh\n" in runtime
     assert "USER 10001\n" in runtime and "EXPOSE 5000\n" in runtime
     assert ("ENV PATH=/opt/venv/bin:$PATH VIRTUAL_ENV=/opt/venv PYTHONUNBUFFERED=1 PYTHONPATH=/app LANG=C.UTF-8 "
             "PORT=5000 FORWARDED_ALLOW_IPS=* GUNICORN_CMD_ARGS=--access-logfile=-\n") in runtime
@@ -405,6 +406,9 @@ def test_build_env_file(tmp_path):
 def test_final_stage_has_no_qoddi_directory(tmp_path, options):
     text = dockerfile(spec_of(tmp_path), "b", "r", **options)
     runtime = final_stage(text).replace("org.qoddi.", "")  # label names are not the directory
+    # The only file the final stage takes from .qoddi is the config-vars script, outside /app.
+    assert "COPY .qoddi/env.sh /etc/qoddi/env.sh\n" in runtime
+    runtime = runtime.replace("COPY .qoddi/env.sh /etc/qoddi/env.sh\n", "")
     assert ".qoddi" not in runtime and "build.env" not in runtime and "ca-bundle" not in runtime
     assert text.index("rm -rf /app/.qoddi") < text.index("\nFROM r\n")
 
@@ -454,3 +458,17 @@ def test_build_step_shell(tmp_path, build_env, python_exit, expected_rc, expecte
         assert "post_compile sees s3cr3t value" in result.stdout
     if python_exit == 0:
         assert f"collectstatic ran in {app} with {app}" in result.stdout
+
+
+def test_env_script_exports_each_file_byte_for_byte(tmp_path):
+    from ansible_collections.qoddi.paas.plugins.module_utils._buildpack import ENV_SCRIPT
+
+    (tmp_path / "SECRET").write_text("two\nlines\n\n")
+    (tmp_path / "SPACES").write_text("  padded  ")
+    script = ENV_SCRIPT.replace("/run/secrets/qoddi-env", str(tmp_path))
+    out = subprocess.run(["bash", "-c", script + 'printf "[%s][%s]" "$SECRET" "$SPACES"; env | grep -c ^SPACES='],
+                         capture_output=True, text=True, check=True).stdout
+    assert out == "[two\nlines\n\n][  padded  ]1\n"
+    # No variables (no secrets mounted): nothing happens, nothing is printed.
+    empty = ENV_SCRIPT.replace("/run/secrets/qoddi-env", str(tmp_path / "none"))
+    assert subprocess.run(["bash", "-c", empty + "echo ok"], capture_output=True, text=True).stdout == "ok\n"

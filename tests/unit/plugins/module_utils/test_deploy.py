@@ -45,9 +45,10 @@ def test_a_user_set_web_concurrency_wins():
     assert _desired(env={"WEB_CONCURRENCY": "7"})["env"]["WEB_CONCURRENCY"] == "7"
 
 
-def _service(desired, replicas):
-    return {"Spec": {"Labels": {"org.qoddi.spec": deploy.spec_digest(desired)},
-                     "Mode": {"Replicated": {"Replicas": replicas}}}}
+def _service(desired, replicas, secrets=(), env_seq="0"):
+    return {"Spec": {"Labels": {"org.qoddi.spec": deploy.spec_digest(desired), "org.qoddi.env.seq": env_seq},
+                     "Mode": {"Replicated": {"Replicas": replicas}},
+                     "TaskTemplate": {"ContainerSpec": {"Secrets": [{"SecretName": n} for n in secrets]}}}}
 
 
 def test_differs_on_settings_and_on_replicas_scaled_elsewhere():
@@ -55,6 +56,15 @@ def test_differs_on_settings_and_on_replicas_scaled_elsewhere():
     assert not deploy.differs(_service(desired, 2), desired)
     assert deploy.differs(_service(desired, 0), desired)  # stopped with state=stopped
     assert deploy.differs(_service(_desired(release=2), 2), desired)
+
+
+def test_config_vars_are_compared_by_version_not_by_the_settings_digest():
+    desired = _desired(secrets=[{"SecretName": "qoddi-env-blog-4"}], env_seq=5)
+    # The controller applied versions 4-5 without touching org.qoddi.spec: nothing left to do.
+    assert not deploy.differs(_service(desired, 2, ["qoddi-env-blog-4"], "5"), desired)
+    assert deploy.spec_digest(desired) == deploy.spec_digest(_desired())
+    assert deploy.differs(_service(desired, 2, ["qoddi-env-blog-4"], "3"), desired)  # a removal pending
+    assert deploy.differs(_service(desired, 2, ["qoddi-env-blog-2"], "5"), desired)
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

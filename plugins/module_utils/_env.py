@@ -1,0 +1,238 @@
+# Copyright (c) qoddi.paas contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""An app's config vars, kept as Swarm secrets: encrypted in the Raft log, never in a service spec.
+
+One secret per variable and version, named ``qoddi-env-<app>-<seq>``; ``seq`` counts every change of
+the app's variables. A removal is a version too (a tombstone), so the store is append-only and
+needs no update API: an app's variables are, for each key, its newest version unless that is a
+tombstone. Secrets cannot be read back through the API, so each version carries a salted PBKDF2
+digest of its value: enough to tell "same value, nothing to do", useless to someone who cannot
+already run a task with the secret mounted (which any manager can, so it hides nothing from them).
+
+A service records the newest ``seq`` it runs with (label ``org.qoddi.env.seq``). Newer versions
+are pending; each carries the time its restart is due (``org.qoddi.env.due``): the first change
+after a quiet period sets it ``restart_delay`` seconds ahead, later changes join it. The controller
+(roles/controller) applies pending versions when due; qoddi_app applies them at every deploy.
+
+Tasks get each variable as the file ``/run/secrets/qoddi-env/<KEY>`` (tmpfs, readable only by the
+app's user); the app image's BASH_ENV script exports them before any Procfile or console command.
+
+This file imports nothing from Ansible: the controller runs it inside its own container.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+import time
+import uuid
+from dataclasses import dataclass
+
+try:
+    from docker import types
+except ImportError:  # pragma: no cover - the module reports the missing SDK
+    types = None
+
+from ansible_collections.qoddi.paas.plugins.module_utils._deploy import LABEL, RESERVED_ENV
+
+KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+RESERVED_PREFIX = "QODDI_"
+SECRET_DIR = "qoddi-env"
+APP_UID = "10001"  # the user the app image runs as (see _buildpack.dockerfile)
+_ITERATIONS = 20_000
+
+
+def check_key(key: str) -> str | None:
+    """Why ``key`` cannot be a variable of an app, or None when it can."""
+    if not isinstance(key, str) or not KEY_RE.match(key):
+        return (f"{key!r} is not a valid environment variable name: use letters, digits and underscores, "
+                "not starting with a digit")
+    if key in RESERVED_ENV or key.startswith(RESERVED_PREFIX):
+        return (f"{key} is set by the platform ({', '.join(RESERVED_ENV)} and every QODDI_* name are reserved); "
+                "pick another name")
+    return None
+
+
+def digest(value: str, salt: bytes | None = None) -> str:
+    salt = salt if salt is not None else os.urandom(12)
+    derived = hashlib.pbkdf2_hmac("sha256", value.encode(), salt, _ITERATIONS)
+    return f"pbkdf2-sha256${_ITERATIONS}${base64.b64encode(salt).decode()}${base64.b64encode(derived).decode()}"
+
+
+def same_value(value: str, stored: str) -> bool:
+    try:
+        scheme, iterations, salt, expected = stored.split("$")
+        derived = hashlib.pbkdf2_hmac("sha256", value.encode(), base64.b64decode(salt), int(iterations))
+    except (ValueError, TypeError):
+        return False
+    return scheme == "pbkdf2-sha256" and hmac.compare_digest(base64.b64encode(derived).decode(), expected)
+
+
+@dataclass(frozen=True)
+class Version:
+    id: str
+    name: str
+    key: str
+    seq: int
+    due: float
+    removed: bool
+    digest: str
+
+    @classmethod
+    def of(cls, secret: dict) -> Version:
+        labels = secret["Spec"].get("Labels") or {}
+        return cls(id=secret["ID"], name=secret["Spec"]["Name"], key=labels[LABEL + "env.key"],
+                   seq=int(labels.get(LABEL + "env.seq", 0)), due=float(labels.get(LABEL + "env.due", 0)),
+                   removed=labels.get(LABEL + "env.removed") == "true", digest=labels.get(LABEL + "env.digest", ""))
+
+
+def versions(client, app: str | None = None) -> dict[str, list[Version]]:
+    """{app: its versions, oldest first}, for one app or every app."""
+    wanted = [f"{LABEL}app={app}"] if app else [LABEL + "app"]
+    found: dict[str, list[Version]] = {}
+    for secret in client.api.secrets(filters={"label": wanted + [LABEL + "env.key"]}):
+        found.setdefault(secret["Spec"]["Labels"][LABEL + "app"], []).append(Version.of(secret))
+    return {name: sorted(vs, key=lambda v: v.seq) for name, vs in found.items()}
+
+
+def newest(history: list[Version], upto: float = float("inf")) -> dict[str, Version]:
+    """{key: newest version with seq <= upto}, tombstones included."""
+    latest: dict[str, Version] = {}
+    for version in history:
+        if version.seq <= upto:
+            latest[version.key] = version
+    return latest
+
+
+def current(history: list[Version]) -> dict[str, Version]:
+    """The app's variables now: {key: version}."""
+    return {key: v for key, v in newest(history).items() if not v.removed}
+
+
+def head(history: list[Version]) -> int:
+    return history[-1].seq if history else 0
+
+
+def applied_seq(service: dict) -> int:
+    return int((service["Spec"].get("Labels") or {}).get(LABEL + "env.seq", 0))
+
+
+def restart_due(history: list[Version], services: list[dict]) -> float | None:
+    """When the pending changes are to be applied (epoch seconds), or None when none are pending."""
+    if not services:
+        return None
+    floor = min(applied_seq(service) for service in services)
+    dues = [v.due for v in history if v.seq > floor]
+    return min(dues) if dues else None
+
+
+def plan(history: list[Version], wanted: dict[str, str], remove: list[str], purge: bool) -> dict:
+    """What a change does: {"set": {key: value}, "remove": [keys]}, values compared by digest."""
+    have = current(history)
+    to_set = {key: value for key, value in wanted.items()
+              if key not in have or not same_value(value, have[key].digest)}
+    gone = set(remove) | (set(have) - set(wanted) if purge else set())
+    return {"set": to_set, "remove": sorted(key for key in gone if key in have)}
+
+
+def write(client, app: str, history: list[Version], change: dict, due: float) -> int:
+    """Create the versions of ``change``; returns the new head seq."""
+    seq = head(history)
+    for key in sorted(change["set"]) + change["remove"]:
+        seq += 1
+        removed = key not in change["set"]
+        # Swarm rejects empty secrets; a tombstone's content is never mounted.
+        data = b"-" if removed else change["set"][key].encode()
+        labels = {LABEL + "app": app, LABEL + "env.key": key, LABEL + "env.seq": str(seq),
+                  LABEL + "env.due": f"{due:.0f}"}
+        if removed:
+            labels[LABEL + "env.removed"] = "true"
+        else:
+            labels[LABEL + "env.digest"] = digest(change["set"][key])
+        client.api.create_secret(f"qoddi-env-{app}-{seq}", data, labels=labels)
+    return seq
+
+
+def references(history: list[Version]) -> list:
+    """The SecretReferences that give a task the app's variables."""
+    return [types.SecretReference(v.id, v.name, filename=f"{SECRET_DIR}/{key}", uid=APP_UID, gid="0", mode=0o400)
+            for key, v in sorted(current(history).items())]
+
+
+def _is_env_ref(ref: dict) -> bool:
+    return ref.get("File", {}).get("Name", "").startswith(SECRET_DIR + "/")
+
+
+def with_variables(spec: dict, history: list[Version]) -> dict:
+    """``spec`` (a service's Spec) changed to mount the app's current variables."""
+    container = spec["TaskTemplate"]["ContainerSpec"]
+    others = [ref for ref in container.get("Secrets") or [] if not _is_env_ref(ref)]
+    container["Secrets"] = others + [dict(ref) for ref in references(history)]
+    spec["Labels"] = dict(spec.get("Labels") or {}, **{LABEL + "env.seq": str(head(history))})
+    return spec
+
+
+def mounted(service: dict) -> set[str]:
+    """Names of the variable secrets a service mounts."""
+    refs = service["Spec"]["TaskTemplate"]["ContainerSpec"].get("Secrets") or []
+    return {ref["SecretName"] for ref in refs if _is_env_ref(ref)}
+
+
+def garbage(history: list[Version], services: list[dict]) -> list[Version]:
+    """Versions nothing needs any more: replaced or removed values, and tombstones every service
+    has moved past. A version a service still mounts is never garbage (Swarm would refuse anyway)."""
+    floor = min((applied_seq(s) for s in services), default=float("inf"))
+    in_use = set().union(*(mounted(s) for s in services)) if services else set()
+    settled = newest(history, floor)
+    values = [v for v in history if v.name not in in_use and v.seq <= floor and settled.get(v.key) is not v]
+    # A tombstone goes only once every older version of its key is going, or they would come back
+    # to life; it goes last, so an interrupted clean-up never does that either.
+    tombstones = [v for v in history if v.removed and v.seq <= floor and settled.get(v.key) is v
+                  and not any(o.key == v.key and o.seq < v.seq and o not in values for o in history)]
+    return values + tombstones
+
+
+def read_values(client, history: list[Version], image: str, node_id: str, timeout: int = 60) -> dict[str, str]:
+    """The values of the app's current variables, for the build (the API cannot read a secret).
+
+    A short task on this node mounts them and the module reads the files through `docker exec`,
+    whose output travels over the API only: nothing is logged or written to disk.
+    """
+    refs = references(history)
+    if not refs:
+        return {}
+    name = f"qoddi-env-read-{uuid.uuid4().hex[:10]}"
+    service = client.api.create_service(
+        types.TaskTemplate(
+            container_spec=types.ContainerSpec(image=image, command=["sleep", str(timeout)], secrets=refs,
+                                               user="0"),
+            restart_policy=types.RestartPolicy(condition="none"),
+            placement=types.Placement(constraints=[f"node.id=={node_id}"]),
+        ),
+        name=name, labels={LABEL + "job": "env-read"},
+    )["ID"]
+    try:
+        deadline = time.monotonic() + timeout
+        container = None
+        while time.monotonic() < deadline and not container:
+            for task in client.api.tasks(filters={"service": service}):
+                if task["Status"]["State"] == "running":
+                    container = task["Status"]["ContainerStatus"]["ContainerID"]
+                elif task["Status"]["State"] in ("failed", "rejected"):
+                    raise RuntimeError("could not read the app's variables: " + task["Status"].get("Err", ""))
+            time.sleep(0.2)
+        if not container:
+            raise RuntimeError(f"could not read the app's variables within {timeout} s")
+        script = ("import json, os; d = '/run/secrets/" + SECRET_DIR + "'; "
+                  "print(json.dumps({k: open(os.path.join(d, k), encoding='utf-8').read() for k in os.listdir(d)}))")
+        # The python images have python3; the interpreter is what reads UTF-8 faithfully.
+        exec_id = client.api.exec_create(container, ["python3", "-c", script], stdout=True, stderr=False)
+        output = client.api.exec_start(exec_id)
+        return json.loads(output)
+    finally:
+        client.api.remove_service(service)
