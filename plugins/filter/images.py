@@ -42,7 +42,8 @@ def image_plan(
         )
     extra_packages = extra_packages or {}
     if source != "local":
-        missing = [name for name in wanted if not official.get(name)]
+        # Platform images of our own (the controller) have no official counterpart: always built here.
+        missing = [name for name in wanted if not official.get(name) and not catalogue[name].get("local_only")]
         if missing:
             raise AnsibleFilterError(
                 f"qoddi_images_official has no reference for {', '.join(missing)}; add one "
@@ -105,11 +106,11 @@ def image_decisions(plan: list, source: str, recipes: dict, present: list) -> li
     for entry in plan:
         local_ref = recipes[entry["key"]]["ref"]
         official, action, ref = entry["official"], "none", local_ref
-        if source == "registry":
+        if source == "local" or not official:
+            action = "none" if local_ref in have else "build"
+        elif source == "registry":
             ref = official
             action = "none" if official in have else "pull"
-        elif source == "local":
-            action = "none" if local_ref in have else "build"
         elif official in have:
             ref = official
         elif local_ref not in have:

@@ -200,6 +200,22 @@ def apply_service(client, desired: dict, current: dict | None) -> str:
     return current["ID"]
 
 
+def update_spec(client, service: dict, spec: dict) -> None:
+    """Replace a service's spec with ``spec`` (a changed copy of ``service["Spec"]``)."""
+    client.api.update_service(service["ID"], version=service["Version"]["Index"],
+                              task_template=spec["TaskTemplate"], name=spec["Name"],
+                              labels=spec.get("Labels"), mode=spec.get("Mode"),
+                              update_config=spec.get("UpdateConfig"),
+                              rollback_config=spec.get("RollbackConfig"),
+                              endpoint_spec=spec.get("EndpointSpec"))
+
+
+def force_restart(spec: dict) -> dict:
+    """``spec`` changed so that Swarm replaces every task (a rolling restart), nothing else."""
+    spec["TaskTemplate"]["ForceUpdate"] = int(spec["TaskTemplate"].get("ForceUpdate", 0)) + 1
+    return spec
+
+
 def _tasks(client, service_id: str) -> list[dict]:
     return client.api.tasks(filters={"service": service_id})
 

@@ -595,12 +595,7 @@ class App:
         if self.module.check_mode:
             self.module.exit_json(**self.result)
         for svc, spec in changed.values():
-            self.client.api.update_service(svc["ID"], version=svc["Version"]["Index"],
-                                           task_template=spec["TaskTemplate"], name=spec["Name"],
-                                           labels=spec.get("Labels"), mode=spec.get("Mode"),
-                                           update_config=spec.get("UpdateConfig"),
-                                           rollback_config=spec.get("RollbackConfig"),
-                                           endpoint_spec=spec.get("EndpointSpec"))
+            deploy.update_spec(self.client, svc, spec)
         for svc, spec in changed.values():
             replicas = spec["Mode"].get("Replicated", {}).get("Replicas", 1)
             try:
@@ -612,9 +607,7 @@ class App:
     def restarted(self):
         def force(spec):
             # A restart also applies the config vars changed since the last one.
-            spec = env_store.with_variables(spec, self.variables)
-            spec["TaskTemplate"]["ForceUpdate"] = int(spec["TaskTemplate"].get("ForceUpdate", 0)) + 1
-            return spec
+            return deploy.force_restart(env_store.with_variables(spec, self.variables))
         self._update_all(force, "rolling restart")
 
     def stopped(self):

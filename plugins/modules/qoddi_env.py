@@ -202,7 +202,7 @@ def parse_request(module: AnsibleModule) -> tuple[dict[str, str], list[str]]:
         module.fail_json(msg=f"qoddi_env {p['name']}: env must be a list of keys (or a dictionary) with state=absent.")
     problems = [problem for problem in map(store.check_key, list(wanted) + remove) if problem]
     # The type, never the value: the value may be a secret.
-    problems += [f"the value of {key} is a {type(value).__name__}, not a string: quote it in YAML "
+    problems += [f"the value of {key} is of type {type(value).__name__}, not a string: quote it in YAML "
                  f"(e.g. {key}: \"...\")" for key, value in wanted.items()
                  if isinstance(key, str) and not isinstance(value, str)]
     if problems:

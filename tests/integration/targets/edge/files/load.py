@@ -1,6 +1,7 @@
 """Send HTTPS requests to one URL for a bounded time from a few threads; print a JSON summary.
 
 usage: load.py URL HOST_IP CAFILE SECONDS THREADS
+An http:// URL goes to port 80 (CAFILE is then ignored), an https:// one to 443.
 Each request opens a new connection (the case a reload could break). Bounded by SECONDS and by
 MAX_REQUESTS per thread; only loopback addresses are accepted.
 """
@@ -21,14 +22,16 @@ def main():
     if not address.startswith("127."):
         sys.exit("load.py sends traffic to loopback addresses only")
     parsed = urllib.parse.urlsplit(url)
-    context = ssl.create_default_context(cafile=cafile)
+    plain = parsed.scheme == "http"
+    context = None if plain else ssl.create_default_context(cafile=cafile)
     counts = {"ok": 0, "failed": 0, "errors": []}
 
-    class EdgeConnection(http.client.HTTPSConnection):
+    class EdgeConnection(http.client.HTTPConnection if plain else http.client.HTTPSConnection):
         """SNI and Host name the app; the TCP connection goes to the edge's loopback address."""
 
         def connect(self):
-            self.sock = context.wrap_socket(socket.create_connection((address, 443), 10), server_hostname=self.host)
+            sock = socket.create_connection((address, 80 if plain else 443), 10)
+            self.sock = sock if plain else context.wrap_socket(sock, server_hostname=self.host)
 
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
@@ -38,7 +41,7 @@ def main():
             if time.monotonic() > deadline:
                 return
             try:
-                conn = EdgeConnection(parsed.hostname, 443, timeout=10, context=context)
+                conn = EdgeConnection(parsed.hostname, timeout=10, **({} if plain else {"context": context}))
                 conn.request("GET", parsed.path or "/")
                 status = conn.getresponse().status
                 conn.close()

@@ -1,0 +1,150 @@
+# Copyright (c) qoddi.paas contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The platform controller: the timed duties nobody's playbook is running for.
+
+It runs as the Swarm service ``qoddi-controller`` on a manager (roles/controller), talks to the
+engine through its socket and keeps no state of its own: what is due lives in the cluster (labels
+of services and of config-var secrets), so a restarted controller picks up where it stopped.
+
+Each tick (every QODDI_CONTROLLER_INTERVAL seconds), for every app:
+- applies config vars changed with qoddi_env once their restart is due: one rolling update
+  (start-first, health-checked) per service, however many variables changed;
+- restarts services whose oldest task is older than QODDI_MAX_AGE (24 h, like Heroku's daily
+  restart: local writes never live longer);
+- removes config-var versions no task needs any more.
+
+It never reads a variable's value and logs keys and version numbers only.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import sys
+import time
+
+import docker
+
+from ansible_collections.qoddi.paas.plugins.module_utils import _deploy as deploy
+from ansible_collections.qoddi.paas.plugins.module_utils import _env as env
+
+LABEL = deploy.LABEL
+
+
+def log(message: str) -> None:
+    print(f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%dT%H:%M:%SZ} {message}", flush=True)
+
+
+def age_seconds(timestamp: str, now: float) -> float:
+    """Seconds since a Swarm timestamp (RFC 3339 with nanoseconds, which Python's parser refuses)."""
+    started = datetime.datetime.strptime(timestamp[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
+    return now - started.timestamp()
+
+
+class Controller:
+    def __init__(self, client, max_age: float, age_check_every: float = 60.0):
+        self.client = client
+        self.max_age = max_age
+        self.age_check_every = age_check_every
+        self.next_age_check = 0.0
+        # {service id: variables version} whose rolling update Swarm rolled back: not retried until
+        # the variables change again (a restart loop helps nobody). Lost on restart: one more try.
+        self.rolled_back: dict[str, int] = {}
+        self.applying: dict[str, int] = {}
+
+    def tick(self, now: float | None = None) -> None:
+        now = now if now is not None else time.time()
+        apps: dict[str, list[dict]] = {}
+        for service in self.client.api.services(filters={"label": LABEL + "process"}):
+            apps.setdefault(service["Spec"]["Labels"][LABEL + "app"], []).append(service)
+        variables = env.versions(self.client)
+        check_ages = now >= self.next_age_check
+        if check_ages:
+            self.next_age_check = now + self.age_check_every
+        for app, services in sorted(apps.items()):
+            history = variables.get(app, [])
+            self.watch_rollbacks(app, services, history)
+            due = env.restart_due(history, services)
+            if due is not None and due <= now:
+                self.apply_variables(app, services, history, due, now)
+            elif check_ages:
+                self.restart_old(app, services, history, now)
+            self.collect(app, history, services)
+        for app, history in variables.items():
+            if app not in apps:
+                self.collect(app, history, [])
+
+    def busy(self, service: dict) -> bool:
+        return (service.get("UpdateStatus") or {}).get("State") in ("updating", "rollback_started")
+
+    def apply_variables(self, app: str, services: list[dict], history: list, due: float, now: float) -> None:
+        head = env.head(history)
+        keys = sorted({v.key for v in history if v.seq > min(env.applied_seq(s) for s in services)})
+        for service in services:
+            if env.applied_seq(service) >= head or self.busy(service) or self.rolled_back.get(service["ID"]) == head:
+                continue
+            name = service["Spec"]["Name"]
+            spec = env.with_variables(json.loads(json.dumps(service["Spec"])), history)
+            deploy.update_spec(self.client, service, spec)
+            self.applying[service["ID"]] = head
+            log(f"restart {name}: config vars changed ({', '.join(keys)}; now version {head}), "
+                f"due {now - due:.1f} s ago")
+
+    def watch_rollbacks(self, app: str, services: list[dict], history: list) -> None:
+        for service in services:
+            wanted = self.applying.get(service["ID"])
+            if wanted is None or self.busy(service):
+                continue
+            state = (service.get("UpdateStatus") or {}).get("State")
+            del self.applying[service["ID"]]
+            if state == "rollback_completed" and env.applied_seq(service) < wanted:
+                self.rolled_back[service["ID"]] = wanted
+                log(f"restart {service['Spec']['Name']}: the new tasks did not become healthy, Swarm rolled back; "
+                    f"the app keeps its previous config vars until they change again or qoddi_app runs")
+
+    def restart_old(self, app: str, services: list[dict], history: list, now: float) -> None:
+        for service in services:
+            if self.busy(service):
+                continue
+            running = [task for task in self.client.api.tasks(filters={"service": service["ID"]})
+                       if task["Status"]["State"] == "running" and task.get("DesiredState") == "running"]
+            if not running:
+                continue
+            oldest = max(age_seconds(task["CreatedAt"], now) for task in running)
+            if oldest <= self.max_age:
+                continue
+            spec = deploy.force_restart(env.with_variables(json.loads(json.dumps(service["Spec"])), history))
+            deploy.update_spec(self.client, service, spec)
+            log(f"restart {service['Spec']['Name']}: its oldest task is {oldest / 3600:.1f} h old "
+                f"(maximum {self.max_age / 3600:.1f} h)")
+
+    def collect(self, app: str, history: list, services: list[dict]) -> None:
+        removed = []
+        for version in env.garbage(history, services):
+            try:
+                self.client.api.remove_secret(version.id)
+                removed.append(f"{version.key} v{version.seq}")
+            except docker.errors.APIError:
+                break  # in use after all (a task still shutting down): next tick
+        if removed:
+            log(f"{app}: removed config var versions no task uses: {', '.join(removed)}")
+
+
+def main() -> int:
+    interval = float(os.environ.get("QODDI_CONTROLLER_INTERVAL", "1"))
+    max_age = float(os.environ.get("QODDI_MAX_AGE", "86400"))
+    client = docker.from_env(timeout=30)
+    controller = Controller(client, max_age, age_check_every=float(os.environ.get("QODDI_AGE_CHECK_EVERY", "60")))
+    log(f"qoddi controller started: every {interval:g} s; apps restart after {max_age / 3600:g} h at most")
+    while True:
+        try:
+            controller.tick()
+        except Exception as exc:  # noqa: BLE001 - an engine hiccup must not stop the controller
+            log(f"error (will retry): {exc}")
+        time.sleep(interval)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Measure one app's restarts since a moment: print a JSON summary.
+
+usage: restarts.py APP SINCE_EPOCH TASK_ID... (the tasks that ran before that moment)
+new_tasks: tasks of the app made since then; started_after: seconds from SINCE_EPOCH to the start of
+the service's last update; took: how long that update lasted; logged: the controller's log lines
+about restarting the app since then.
+"""
+import datetime
+import json
+import subprocess
+import sys
+
+
+def epoch(stamp):
+    # Swarm's RFC 3339 stamps carry nanoseconds, which Python's parser refuses.
+    whole, _, rest = stamp.rstrip("Z").partition(".")
+    moment = datetime.datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
+    return moment.timestamp() + float("0." + (rest or "0")[:6])
+
+
+def docker(*args):
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout
+
+
+def main():
+    app, since, before = sys.argv[1], float(sys.argv[2]), set(sys.argv[3:])
+    service = json.loads(docker("service", "inspect", app))[0]
+    tasks = json.loads(docker("inspect", *docker("service", "ps", "-q", app).split()))
+    update = service.get("UpdateStatus") or {}
+    logs = subprocess.run(["docker", "service", "logs", "--raw", "--since", str(int(since)), "qoddi-controller"],
+                          capture_output=True, text=True, check=True)
+    print(json.dumps({
+        "new_tasks": len([t for t in tasks if t["ID"] not in before]),
+        "started_after": round(epoch(update["StartedAt"]) - since, 1) if update.get("StartedAt") else None,
+        "took": round(epoch(update["CompletedAt"]) - epoch(update["StartedAt"]), 1) if update.get("CompletedAt") else None,
+        "logged": [line for line in (logs.stdout + logs.stderr).splitlines() if f"restart {app}:" in line],
+    }))
+
+
+if __name__ == "__main__":
+    main()
