@@ -69,7 +69,7 @@ for stage in "${stages[@]}"; do
   case "$stage" in
     lint)
       banner "lint: ruff, and the playbooks' syntax"
-      ruff check plugins tests bench
+      ruff check plugins roles tests bench
       for playbook in playbooks/*.yml; do
         ansible-playbook -i inventories/local/hosts.yml --syntax-check "$playbook" >/dev/null
       done

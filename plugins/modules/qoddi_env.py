@@ -75,6 +75,8 @@ options:
     type: bool
     default: false
 notes:
+  - As for every C(no_log) option, Ansible hides any text equal to one of the values in the task's
+    output, so a one-character value such as C("1") may blank out unrelated text in messages.
   - Build-time use follows Heroku's rule - a change reaches the build at the next build; it restarts the
     running app but does not rebuild it.
   - Console commands see the variables when they run through C(bash) (C(docker exec <task> bash -c '...')),
@@ -129,8 +131,8 @@ removed:
   returned: always
   type: list
   elements: str
-keys:
-  description: Every key the app has after this run (values are never returned).
+names:
+  description: The name of every variable the app has after this run (values are never returned).
   returned: always
   type: list
   elements: str
@@ -263,7 +265,7 @@ def main():
         if not services:
             due = None
         keys = sorted((set(store.current(history)) | set(change["set"])) - set(change["remove"]))
-        result.update(keys=keys, version=store.head(history), restart_due=_iso(due),
+        result.update(names=keys, version=store.head(history), restart_due=_iso(due),
                       restart_in=None if due is None else max(0, round(due - now)))
         if module._diff:
             after = masked(store.current(history))

@@ -34,12 +34,12 @@ LABEL = deploy.LABEL
 
 
 def log(message: str) -> None:
-    print(f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%dT%H:%M:%SZ} {message}", flush=True)
+    print(f"{datetime.datetime.now(datetime.UTC):%Y-%m-%dT%H:%M:%SZ} {message}", flush=True)
 
 
 def age_seconds(timestamp: str, now: float) -> float:
     """Seconds since a Swarm timestamp (RFC 3339 with nanoseconds, which Python's parser refuses)."""
-    started = datetime.datetime.strptime(timestamp[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
+    started = datetime.datetime.strptime(timestamp[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.UTC)
     return now - started.timestamp()
 
 

@@ -14,7 +14,7 @@ import sys
 def epoch(stamp):
     # Swarm's RFC 3339 stamps carry nanoseconds, which Python's parser refuses.
     whole, _, rest = stamp.rstrip("Z").partition(".")
-    moment = datetime.datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
+    moment = datetime.datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.UTC)
     return moment.timestamp() + float("0." + (rest or "0")[:6])
 
 
@@ -27,12 +27,13 @@ def main():
     service = json.loads(docker("service", "inspect", app))[0]
     tasks = json.loads(docker("inspect", *docker("service", "ps", "-q", app).split()))
     update = service.get("UpdateStatus") or {}
+    started, completed = update.get("StartedAt"), update.get("CompletedAt")
     logs = subprocess.run(["docker", "service", "logs", "--raw", "--since", str(int(since)), "qoddi-controller"],
                           capture_output=True, text=True, check=True)
     print(json.dumps({
         "new_tasks": len([t for t in tasks if t["ID"] not in before]),
-        "started_after": round(epoch(update["StartedAt"]) - since, 1) if update.get("StartedAt") else None,
-        "took": round(epoch(update["CompletedAt"]) - epoch(update["StartedAt"]), 1) if update.get("CompletedAt") else None,
+        "started_after": round(epoch(started) - since, 1) if started else None,
+        "took": round(epoch(completed) - epoch(started), 1) if started and completed else None,
         "logged": [line for line in (logs.stdout + logs.stderr).splitlines() if f"restart {app}:" in line],
     }))
 

@@ -5,6 +5,8 @@
 """
 import os
 import pathlib
+import signal
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -29,4 +31,7 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), Handler).serve_forever()
+server = ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), Handler)
+# As PID 1 the process gets no default SIGTERM handling: stop serving when Swarm asks (gunicorn does).
+signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+server.serve_forever()
