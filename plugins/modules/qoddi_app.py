@@ -421,7 +421,8 @@ class App:
         node = self.client.info()["Swarm"]["NodeID"]
         with self.timed("read_env"):
             try:
-                values = env_store.read_values(self.client, self.variables, reader_image, node)
+                values = env_store.read_values(self.client, self.variables, reader_image, node,
+                                               list(deploy.current_services(self.client, self.name).values()))
             except RuntimeError as exc:
                 self.fail(f"{exc}. The running release is unchanged.")
         return "".join(f"{key}={shlex.quote(value)}\n" for key, value in sorted(values.items())).encode()

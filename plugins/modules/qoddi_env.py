@@ -45,8 +45,8 @@ options:
     required: true
   env:
     description:
-      - With O(state=present), the variables to set, as C(KEY: value); values must be strings
-        (quote numbers and booleans in YAML).
+      - With O(state=present), the variables to set, as a dictionary of names and values; values must
+        be strings (quote numbers and booleans in YAML).
       - With O(state=absent), the keys to remove, as a list or as a dictionary whose values are ignored.
       - Keys are letters, digits and underscores, not starting with a digit. C(PORT), C(DYNO) and every
         C(QODDI_*) name belong to the platform.
@@ -193,7 +193,7 @@ def parse_request(module: AnsibleModule) -> tuple[dict[str, str], list[str]]:
     remove: list[str] = []
     if p["state"] == "present":
         if not isinstance(env, dict):
-            module.fail_json(msg=f"qoddi_env {p['name']}: env must be a dictionary of KEY: value with "
+            module.fail_json(msg=f"qoddi_env {p['name']}: env must be a dictionary of names and values with "
                                  "state=present (a list of keys is for state=absent).")
         wanted = env
     elif isinstance(env, dict):

@@ -100,3 +100,13 @@ def test_extra_packages_join_the_recipe():
 def test_registry_mode_needs_an_official_reference_for_every_image():
     with pytest.raises(AnsibleFilterError, match="no reference for haproxy"):
         image_plan(["haproxy"], "registry", [], CATALOGUE, SUITES, {"python": "p"}, "bookworm")
+
+
+@pytest.mark.parametrize("source", ["registry", "auto"])
+def test_local_only_images_are_built_here_in_every_mode(source):
+    catalogue = dict(CATALOGUE, controller={"packages": ["python3-docker"], "local_only": True})
+    entries = image_plan(["controller", "haproxy"], source, [], catalogue, SUITES, OFFICIAL, "bookworm")
+    recipes = {e["key"]: {"ref": f"qoddi/{e['key']}:x", "dockerfile": "FROM x"} for e in entries}
+    decided = {d["key"]: d for d in image_decisions(entries, source, recipes, [])}
+    assert decided["controller"]["action"] == "build" and decided["controller"]["ref"] == "qoddi/controller:x"
+    assert decided["haproxy"]["action"] in ("pull", "pull_or_build")

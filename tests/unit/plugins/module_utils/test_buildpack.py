@@ -471,4 +471,5 @@ def test_env_script_exports_each_file_byte_for_byte(tmp_path):
     assert out == "[two\nlines\n\n][  padded  ]1\n"
     # No variables (no secrets mounted): nothing happens, nothing is printed.
     empty = ENV_SCRIPT.replace("/run/secrets/qoddi-env", str(tmp_path / "none"))
-    assert subprocess.run(["bash", "-c", empty + "echo ok"], capture_output=True, text=True).stdout == "ok\n"
+    quiet = subprocess.run(["bash", "-c", empty + "echo ok"], capture_output=True, text=True, check=True)
+    assert quiet.stdout == "ok\n"

@@ -23,9 +23,11 @@ def test_valid_keys(key):
     assert store.check_key(key) is None
 
 
-@pytest.mark.parametrize(("key", "says"), [("1ABC", "not a valid"), ("A-B", "not a valid"), ("", "not a valid"),
-                                          ("PORT", "set by the platform"), ("QODDI_X", "set by the platform"),
-                                          ("DYNO", "PORT")])
+BAD_KEYS = [("1ABC", "not a valid"), ("A-B", "not a valid"), ("", "not a valid"), ("PORT", "set by the platform"),
+            ("QODDI_X", "set by the platform"), ("DYNO", "PORT")]
+
+
+@pytest.mark.parametrize(("key", "says"), BAD_KEYS)
 def test_bad_and_reserved_keys_say_why(key, says):
     assert says in store.check_key(key)
 

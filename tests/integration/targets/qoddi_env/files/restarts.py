@@ -13,7 +13,7 @@ import sys
 
 def epoch(stamp):
     # Swarm's RFC 3339 stamps carry nanoseconds, which Python's parser refuses.
-    whole, _, rest = stamp.rstrip("Z").partition(".")
+    whole, unused_dot, rest = stamp.rstrip("Z").partition(".")
     moment = datetime.datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.UTC)
     return moment.timestamp() + float("0." + (rest or "0")[:6])
 
