@@ -140,9 +140,13 @@ def plan(history: list[Version], wanted: dict[str, str], remove: list[str], purg
     return {"set": to_set, "remove": sorted(key for key in gone if key in have)}
 
 
-def write(client, app: str, history: list[Version], change: dict, due: float) -> int:
-    """Create the versions of ``change``; returns the new head seq."""
-    seq = head(history)
+def write(client, app: str, history: list[Version], change: dict, due: float, services: list[dict] = ()) -> int:
+    """Create the versions of ``change``; returns the new head seq.
+
+    Numbers only grow: the services' labels remember versions the clean-up has since removed, and a
+    reused number would look applied already.
+    """
+    seq = max([head(history)] + [applied_seq(service) for service in services])
     for key in sorted(change["set"]) + change["remove"]:
         seq += 1
         removed = key not in change["set"]

@@ -255,7 +255,7 @@ def main():
         if result["changed"]:
             due = due if due is not None else now + p["restart_delay"]
             if not module.check_mode:
-                store.write(client, app, history, change, due)
+                store.write(client, app, history, change, due, services)
                 history = store.versions(client, app).get(app, [])
                 due = store.restart_due(history, services)
                 if services and not client.api.services(filters={"name": CONTROLLER_SERVICE}):

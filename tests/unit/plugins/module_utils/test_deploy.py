@@ -31,7 +31,7 @@ def test_desired_web_service_has_port_dyno_and_release_labels():
     assert web["env"]["PORT"] == "5000" and web["env"]["WEB_CONCURRENCY"] == "2"
     assert web["env"]["DYNO"] == "web.{{.Task.Slot}}"
     assert web["labels"]["org.qoddi.release"] == "3"
-    assert web["command"] == ["bash", "-c", "gunicorn blog.wsgi"]
+    assert web["command"][:2] == ["bash", "-c"] and web["command"][-2:] == ["10", "gunicorn blog.wsgi"]
 
 
 def test_other_processes_get_no_port_and_no_health_check():
@@ -110,3 +110,23 @@ def test_a_task_is_of_the_template_it_was_made_from_whatever_swarm_added():
     assert deploy.of_template(task, template)
     assert not deploy.of_template(task, dict(template, ForceUpdate=2))  # a restart makes tasks stale
     assert not deploy.of_template(task, dict(template, ContainerSpec={"Image": "a:r2", "Env": ["X=1"]}))
+
+
+def test_the_supervisor_lets_a_stopped_task_drain_then_passes_sigterm_on(tmp_path):
+    import signal
+    import time
+
+    marker = tmp_path / "got-term"
+    child = f"trap 'date +%s.%N > {marker}; exit 7' TERM; while :; do sleep 0.1; done"
+    proc = subprocess.Popen(deploy.run_command(child, 1))
+    time.sleep(0.5)
+    stopped = time.time()
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    assert proc.poll() is None and not marker.exists()  # still serving: the drain
+    assert proc.wait(timeout=10) == 7  # the process's own exit status
+    assert float(marker.read_text()) - stopped >= 0.9
+
+
+def test_the_supervisor_exits_with_a_crashing_process():
+    assert subprocess.run(deploy.run_command("exit 3", 5), timeout=5).returncode == 3

@@ -90,3 +90,4 @@ def test_with_variables_replaces_only_the_config_var_mounts():
     assert [r["SecretName"] for r in refs] == ["tls", "qoddi-env-blog-2", "qoddi-env-blog-3"]
     assert refs[1]["File"] == {"Name": "qoddi-env/A", "UID": "10001", "GID": "0", "Mode": 0o400}
     assert result["Labels"] == {"x": "1", "org.qoddi.env.seq": "3"}
+
