@@ -45,12 +45,18 @@ options:
     required: true
   env:
     description:
-      - With O(state=present), the variables to set, as a dictionary of names and values; values must
-        be strings (quote numbers and booleans in YAML).
-      - With O(state=absent), the keys to remove, as a list or as a dictionary whose values are ignored.
-      - Keys are letters, digits and underscores, not starting with a digit. C(PORT), C(DYNO) and every
+      - The variables to set (O(state=present)), as a dictionary of names and values; values must be
+        strings (quote numbers and booleans in YAML).
+      - With O(state=absent), its names are removed (its values are ignored); or use O(names).
+      - Names are letters, digits and underscores, not starting with a digit. C(PORT), C(DYNO) and every
         C(QODDI_*) name belong to the platform.
     type: raw
+  names:
+    description:
+      - With O(state=absent), the names of the variables to remove.
+      - Names are not secret, unlike the values of O(env), which Ansible hides wherever they appear.
+    type: list
+    elements: str
   state:
     description: Whether the variables in O(env) are set (V(present)) or removed (V(absent)).
     type: str
@@ -59,7 +65,7 @@ options:
   purge:
     description:
       - With O(state=present), also remove every variable not in O(env), so the app has exactly O(env).
-      - With O(state=absent) and no O(env), remove every variable.
+      - With O(state=absent) and neither O(env) nor O(names), remove every variable.
     type: bool
     default: false
   restart_delay:
@@ -103,7 +109,7 @@ EXAMPLES = r"""
 - name: Remove a variable
   qoddi.paas.qoddi_env:
     name: blog
-    env: [DEBUG]
+    names: [DEBUG]
     state: absent
 
 - name: Variables for an app about to be deployed for the first time
@@ -191,17 +197,15 @@ def parse_request(module: AnsibleModule) -> tuple[dict[str, str], list[str]]:
         env = {}
     wanted: dict[str, str] = {}
     remove: list[str] = []
+    if not isinstance(env, dict):
+        module.fail_json(msg=f"qoddi_env {p['name']}: env must be a dictionary of names and values; to remove "
+                             "variables, list their names in names, with state=absent.")
+    if p["names"] and p["state"] == "present":
+        module.fail_json(msg=f"qoddi_env {p['name']}: names is for state=absent; to set variables, use env.")
     if p["state"] == "present":
-        if not isinstance(env, dict):
-            module.fail_json(msg=f"qoddi_env {p['name']}: env must be a dictionary of names and values with "
-                                 "state=present (a list of keys is for state=absent).")
         wanted = env
-    elif isinstance(env, dict):
-        remove = list(env)
-    elif isinstance(env, list):
-        remove = env
     else:
-        module.fail_json(msg=f"qoddi_env {p['name']}: env must be a list of keys (or a dictionary) with state=absent.")
+        remove = list(env) + list(p["names"] or [])
     problems = [problem for problem in map(store.check_key, list(wanted) + remove) if problem]
     # The type, never the value: the value may be a secret.
     problems += [f"the value of {key} is of type {type(value).__name__}, not a string: quote it in YAML "
@@ -217,6 +221,7 @@ def main():
         argument_spec=docker_argument_spec(
             name=dict(type="str", required=True),
             env=dict(type="raw", no_log=True),
+            names=dict(type="list", elements="str"),
             state=dict(type="str", default="present", choices=["present", "absent"]),
             purge=dict(type="bool", default=False),
             restart_delay=dict(type="int", default=60),
@@ -232,7 +237,7 @@ def main():
     if p["restart_delay"] < 0:
         module.fail_json(msg="qoddi_env: restart_delay must be 0 or more seconds.")
     wanted, remove = parse_request(module)
-    if p["state"] == "absent" and p["purge"] and p["env"] is None:
+    if p["state"] == "absent" and p["purge"] and p["env"] is None and not p["names"]:
         remove = None  # every key, resolved below
 
     client = docker_client(module)

@@ -91,3 +91,16 @@ def test_with_variables_replaces_only_the_config_var_mounts():
     assert refs[1]["File"] == {"Name": "qoddi-env/A", "UID": "10001", "GID": "0", "Mode": 0o400}
     assert result["Labels"] == {"x": "1", "org.qoddi.env.seq": "3"}
 
+
+
+def test_the_read_script_returns_every_value_byte_for_byte(tmp_path):
+    import subprocess
+
+    (tmp_path / "A").write_text("two\nlines\n")
+    (tmp_path / "B").write_text("")
+    (tmp_path / "C").write_text("é = 1")
+    script = store._READ_SCRIPT.replace("/run/secrets/qoddi-env", str(tmp_path))
+    output = subprocess.run(["sh", "-c", script], capture_output=True, check=True).stdout
+    assert store.parse_read(output) == {"A": "two\nlines\n", "B": "", "C": "é = 1"}
+    empty = store._READ_SCRIPT.replace("/run/secrets/qoddi-env", str(tmp_path / "none"))
+    assert store.parse_read(subprocess.run(["sh", "-c", empty], capture_output=True).stdout) == {}
