@@ -161,9 +161,9 @@ def write(client, app: str, history: list[Version], change: dict, due: float, se
     return seq
 
 
-def references(history: list[Version]) -> list:
-    """The SecretReferences that give a task the app's variables."""
-    return [types.SecretReference(v.id, v.name, filename=f"{SECRET_DIR}/{key}", uid=APP_UID, gid="0", mode=0o400)
+def references(history: list[Version], uid: str = APP_UID, mode: int = 0o400) -> list:
+    """The SecretReferences that give a task the app's variables (readable by ``uid`` only, by default)."""
+    return [types.SecretReference(v.id, v.name, filename=f"{SECRET_DIR}/{key}", uid=uid, gid="0", mode=mode)
             for key, v in sorted(current(history).items())]
 
 

@@ -56,9 +56,11 @@ class Controller:
 
     def tick(self, now: float | None = None) -> None:
         now = now if now is not None else time.time()
-        apps: dict[str, list[dict]] = {}
-        for service in self.client.api.services(filters={"label": LABEL + "process"}):
-            apps.setdefault(service["Spec"]["Labels"][LABEL + "app"], []).append(service)
+        apps: dict[str, list[dict]] = {}  # app processes, which the controller restarts
+        others: dict[str, list[dict]] = {}  # datastores: their variables are qoddi_db's to apply
+        for service in self.client.api.services(filters={"label": LABEL + "app"}):
+            labels = service["Spec"]["Labels"]
+            (apps if LABEL + "process" in labels else others).setdefault(labels[LABEL + "app"], []).append(service)
         variables = env.versions(self.client)
         check_ages = now >= self.next_age_check
         if check_ages:
@@ -74,7 +76,7 @@ class Controller:
             self.collect(app, history, services)
         for app, history in variables.items():
             if app not in apps:
-                self.collect(app, history, [])
+                self.collect(app, history, others.get(app, []))
 
     def busy(self, service: dict) -> bool:
         return (service.get("UpdateStatus") or {}).get("State") in ("updating", "rollback_started")

@@ -1,0 +1,30 @@
+# Copyright (c) qoddi.paas contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""qoddi_db's action: hand the module the marketplace's catalogue of engines.
+
+The catalogue is data in the marketplace role (roles/marketplace/vars/main.yml), read here on the
+Ansible controller, so the module on the manager needs no copy of it and a new engine is an entry
+in that file, not code.
+"""
+
+from __future__ import annotations
+
+import os
+
+import yaml
+from ansible.plugins.action import ActionBase
+
+CATALOGUE = os.path.join(os.path.dirname(__file__), "..", "..", "roles", "marketplace", "vars", "main.yml")
+
+
+class ActionModule(ActionBase):
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        args = dict(self._task.args)
+        if not args.get("catalogue"):
+            with open(CATALOGUE, encoding="utf-8") as handle:
+                args["catalogue"] = yaml.safe_load(handle)["qoddi_marketplace_engines"]
+        result.update(self._execute_module(module_name="qoddi.paas.qoddi_db", module_args=args,
+                                           task_vars=task_vars))
+        return result

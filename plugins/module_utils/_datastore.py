@@ -1,0 +1,217 @@
+# Copyright (c) qoddi.paas contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Marketplace datastores as Swarm services: one engine entry (roles/marketplace/vars) made concrete.
+
+A datastore is the service ``<name>`` on its stack's network only (no published port), one task
+pinned to the node that holds its volume ``qoddi-db-<name>``. Its credentials are its own config
+vars (_env: Swarm secrets, one per variable), exported by a small shell prologue before the
+engine's own entrypoint runs, so the engine reads them as the environment variables it expects
+(POSTGRES_PASSWORD...). Backups and restores run the engine's tools inside the running task
+through `docker exec`, so they need nothing installed on the node.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import secrets
+import tarfile
+import time
+
+try:
+    from docker import types
+except ImportError:  # pragma: no cover - the module reports the missing SDK
+    types = None
+
+from ansible_collections.qoddi.paas.plugins.module_utils import _deploy as deploy
+from ansible_collections.qoddi.paas.plugins.module_utils import _env as env
+
+LABEL = deploy.LABEL
+DEFAULT_USER = "qoddi"
+# Exports the datastore's config vars (POSIX sh: the engines' images may have nothing else), then
+# runs the engine's entrypoint and command given as arguments.
+PROLOGUE = ('for f in /run/secrets/' + env.SECRET_DIR + '/*; do [ -f "$f" ] && export "${f##*/}=$(cat "$f")"; done; '
+            'exec "$@"')
+
+
+class DatastoreError(Exception):
+    pass
+
+
+def volume_name(name: str) -> str:
+    return f"qoddi-db-{name}"
+
+
+def new_credentials(name: str) -> dict[str, str]:
+    # token_urlsafe: letters, digits, - and _, so the URL needs no escaping; 32 bytes of entropy.
+    return {"user": DEFAULT_USER, "password": secrets.token_urlsafe(32), "database": name.replace("-", "_")}
+
+
+def render(template: str, values: dict) -> str:
+    return template.format(**values)
+
+
+def environment(spec: dict, credentials: dict[str, str]) -> dict[str, str]:
+    """The datastore's own config vars, from the engine's environment contract."""
+    return {key: render(value, credentials) for key, value in spec["env"].items()}
+
+
+def credentials_of(spec: dict, variables: dict[str, str]) -> dict[str, str] | None:
+    """Read user, password and database back from the config vars (None when incomplete)."""
+    found = {}
+    for key, template in spec["env"].items():
+        for field in ("user", "password", "database"):
+            if template == "{" + field + "}" and key in variables:
+                found[field] = variables[key]
+    if "password" not in found:
+        return None
+    return {"user": found.get("user", ""), "password": found["password"], "database": found.get("database", "")}
+
+
+def url(spec: dict, name: str, credentials: dict[str, str]) -> str:
+    return render(spec["url"], dict(credentials, host=name, port=spec["port"]))
+
+
+def per_source(value, source: str):
+    """A catalogue field that may differ by image source ({local: ..., registry: ...})."""
+    return value.get(source, value.get("local")) if isinstance(value, dict) else value
+
+
+def desired_service(name: str, stack: str, engine: str, spec: dict, image: str, source: str, size: str,
+                    node_id: str, history: list) -> dict:
+    cpus, memory = deploy.SIZES[size]
+    labels = {LABEL + "app": name, LABEL + "stack": stack, LABEL + "datastore": engine,
+              LABEL + "version": str(per_source(spec["versions"], source)), LABEL + "node": node_id}
+    settings = {"image": image, "run": per_source(spec["run"], source), "cpus": cpus, "memory": memory,
+                "port": spec["port"], "data": spec["data_path"], "health": spec.get("health", ""), "labels": labels}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    return dict(settings, name=name, stack=stack, digest=digest, env_seq=env.head(history),
+                secrets=env.references(history, uid="0", mode=0o444))
+
+
+def differs(current: dict, desired: dict) -> bool:
+    labels = current["Spec"].get("Labels") or {}
+    return (labels.get(LABEL + "spec") != desired["digest"]
+            or labels.get(LABEL + "env.seq") != str(desired["env_seq"])
+            or current["Spec"].get("Mode", {}).get("Replicated", {}).get("Replicas") != 1)
+
+
+def service_kwargs(desired: dict) -> dict:
+    health = None
+    if desired["health"]:
+        health = types.Healthcheck(test=["CMD-SHELL", desired["health"]], interval=2_000_000_000,
+                                   timeout=5_000_000_000, retries=3, start_period=120_000_000_000)
+    memory = desired["memory"] * 1024 * 1024
+    container = types.ContainerSpec(
+        image=desired["image"],
+        command=["sh", "-c", PROLOGUE, "qoddi-datastore"],
+        args=desired["run"],
+        mounts=[types.Mount(desired["data"], volume_name(desired["name"]), type="volume",
+                            labels={LABEL + "datastore": desired["name"]})],
+        secrets=desired["secrets"] or None,
+        healthcheck=health,
+        labels={LABEL + "app": desired["name"]},
+        stop_grace_period=60_000_000_000,  # a database flushes and checkpoints before it stops
+    )
+    return dict(
+        task_template=types.TaskTemplate(
+            container_spec=container,
+            resources=types.Resources(cpu_limit=int(desired["cpus"] * 1e9), mem_limit=memory,
+                                      mem_reservation=memory // 4),
+            restart_policy=types.RestartPolicy(condition="any", delay=2_000_000_000),
+            # The volume lives on one node: the task must always come back to it.
+            placement=types.Placement(constraints=[f"node.id=={desired['labels'][LABEL + 'node']}"]),
+            networks=[types.NetworkAttachmentConfig(deploy.network_name(desired["stack"]))],
+        ),
+        name=desired["name"],
+        labels=dict(desired["labels"], **{LABEL + "spec": desired["digest"],
+                                          LABEL + "env.seq": str(desired["env_seq"])}),
+        mode=types.ServiceMode("replicated", replicas=1),
+        # Two servers cannot share one data directory: the old task stops before the new one starts.
+        update_config=types.UpdateConfig(parallelism=1, order="stop-first", failure_action="rollback",
+                                         monitor=5_000_000_000),
+        endpoint_spec=types.EndpointSpec(mode="dnsrr"),  # no VIP, no published port: reached by name only
+    )
+
+
+def local_container(client, service_id: str, timeout: int = 120, healthy: bool = True) -> str:
+    """The running (and healthy) container of the datastore's task on this node."""
+    deadline = time.monotonic() + timeout
+    last = "no task yet"
+    while time.monotonic() < deadline:
+        for container in client.api.containers(filters={"label": f"com.docker.swarm.service.id={service_id}",
+                                                        "status": "running"}):
+            health = (client.api.inspect_container(container["Id"])["State"].get("Health") or {}).get("Status")
+            if not healthy or health in (None, "healthy"):
+                return container["Id"]
+            last = f"its health check says {health}"
+        tasks = client.api.tasks(filters={"service": service_id, "desired-state": "running"})
+        errors = [t["Status"].get("Err") for t in tasks if t["Status"].get("Err")]
+        if errors:
+            last = errors[0]
+        time.sleep(0.5)
+    raise DatastoreError(f"the datastore did not become ready within {timeout} s ({last})")
+
+
+def run(client, container: str, command: str, stdout=None, args: tuple = ()) -> tuple[int, bytes]:
+    """Run ``command`` in the container with the datastore's config vars exported ($1...: ``args``).
+
+    stdout: a file object that receives the standard output as it comes (a dump can be large).
+    Returns the exit code and the standard error.
+    """
+    script = PROLOGUE.replace('exec "$@"', command)
+    exec_id = client.api.exec_create(container, ["sh", "-c", script, "qoddi-datastore", *args],
+                                     stdout=True, stderr=True, user="0")
+    errors = io.BytesIO()
+    for out, err in client.api.exec_start(exec_id, stream=True, demux=True):
+        if out and stdout is not None:
+            stdout.write(out)
+        if err:
+            errors.write(err)
+    return client.api.exec_inspect(exec_id)["ExitCode"], errors.getvalue()
+
+
+def backup(client, container: str, command: str, dest: str) -> dict:
+    """Write a dump to ``dest`` on this node (atomically: a failed dump leaves nothing half-written)."""
+    partial = dest + ".partial"
+    digest = hashlib.sha256()
+
+    class Hashing:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def write(self, data):
+            digest.update(data)
+            self.handle.write(data)
+
+    with open(partial, "wb") as handle:
+        os.chmod(partial, 0o600)  # a dump holds the data: the same care as the database itself
+        code, errors = run(client, container, command, Hashing(handle))
+    if code != 0:
+        os.unlink(partial)
+        raise DatastoreError(f"the backup command failed (exit {code}): {errors.decode(errors='replace')[-500:]}")
+    os.replace(partial, dest)
+    return {"path": dest, "size": os.path.getsize(dest), "sha256": digest.hexdigest()}
+
+
+def restore(client, container: str, command: str, src: str) -> None:
+    """Copy ``src`` into the container and load it with the engine's restore command."""
+    target = "/tmp/qoddi-restore"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        tar.add(src, arcname=os.path.basename(target), filter=lambda info: _readable(info))
+    client.api.put_archive(container, os.path.dirname(target), buffer.getvalue())
+    try:
+        code, errors = run(client, container, command, args=(target,))
+    except Exception as exc:  # noqa: BLE001 - a restore may stop the server on purpose (Redis)
+        code, errors = 0, str(exc).encode()
+    if code != 0:
+        raise DatastoreError(f"the restore command failed (exit {code}): {errors.decode(errors='replace')[-500:]}")
+
+
+def _readable(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    info.mode, info.uid, info.gid, info.uname, info.gname = 0o644, 0, 0, "", ""
+    return info

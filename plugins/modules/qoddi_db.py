@@ -1,0 +1,477 @@
+#!/usr/bin/python
+# Copyright (c) qoddi.paas contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: qoddi_db
+short_description: Run a marketplace datastore (Postgres, MySQL, MongoDB, Redis) inside an app's stack
+version_added: 0.1.0
+description:
+  - Runs a datastore as the service O(name) on the private network of O(stack), like Qoddi's
+    marketplace apps - the stack's apps reach it by its name on the engine's standard port (5432,
+    3306, 27017, 6379); nothing outside the stack can (no published port, no VIP).
+  - Makes strong credentials once (Python's C(secrets)) and keeps them as the datastore's own
+    environment variables, stored like M(qoddi.paas.qoddi_env) stores an app's - Swarm secrets,
+    encrypted at rest. A re-run reads them back and changes nothing.
+  - Data lives on the named volume C(qoddi-db-<name>) on the node that first ran the datastore; the
+    task is pinned there, so restarts, new images and engine restarts find the data again.
+  - O(link_to) sets the connection URL (C(DATABASE_URL), C(REDIS_URL) or C(MONGODB_URL)) as a config
+    var of each app named, so a Django app using dj-database-url works without edits; the app restarts
+    as after any M(qoddi.paas.qoddi_env) change (or at once with its next M(qoddi.paas.qoddi_app) run).
+  - V(backup) writes a consistent dump with the engine's own tools (pg_dump, mariadb-dump/mysqldump,
+    mongodump or its stand-in, a Redis RDB snapshot) to a file on the node; V(restore) loads one back.
+  - The engines are the marketplace's catalogue (role M(qoddi.paas.marketplace), C(vars/main.yml)), which
+    this module's action plugin reads on the Ansible controller.
+  - Run it on the Swarm manager that holds the datastore (the one that created it).
+author:
+  - Qoddi PaaS maintainers (@qoddi)
+extends_documentation_fragment:
+  - qoddi.paas.docker
+  - qoddi.paas.attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+    details: Credentials are made once and never changed by a re-run; V(backup) writes a new file every time.
+options:
+  name:
+    description:
+      - The datastore's name, also its host name in the stack. Same rules as app names; it cannot be
+        the name of an app.
+    type: str
+    required: true
+  stack:
+    description: The stack whose apps reach the datastore.
+    type: str
+    default: default
+  engine:
+    description: The engine, from the marketplace's catalogue. Required to create a datastore.
+    type: str
+  version:
+    description:
+      - The engine version wanted. The platform provides one per engine and image source (Debian's
+        package locally, the official image's tag from a registry); another version is refused.
+    type: str
+  size:
+    description: The plan (CPU and memory), as for apps.
+    type: str
+    choices: [XS, S, M, L, XL]
+    default: S
+  state:
+    description:
+      - V(present) creates or updates the datastore; V(absent) removes it (its volume stays unless
+        O(purge_data)); V(restarted) restarts it; V(backup) writes a dump to O(dest); V(restore)
+        loads the dump O(src).
+    type: str
+    choices: [present, absent, restarted, backup, restore]
+    default: present
+  link_to:
+    description:
+      - Apps that get the datastore's URL as the config var O(link_var). With O(state=absent), the
+        variable is removed from them.
+    type: list
+    elements: str
+    default: []
+  link_var:
+    description: The config var that holds the URL (default from the catalogue - DATABASE_URL, REDIS_URL, MONGODB_URL).
+    type: str
+  restart_delay:
+    description: How long after a link changes the linked apps restart (see M(qoddi.paas.qoddi_env)).
+    type: int
+    default: 60
+  purge_data:
+    description: With O(state=absent), also delete the data volume. There is no undo.
+    type: bool
+    default: false
+  dest:
+    description: With O(state=backup), the file to write on the node (made with mode 0600).
+    type: path
+  src:
+    description: With O(state=restore), the dump file on the node to load.
+    type: path
+  image:
+    description: The engine's image; by default the one M(qoddi.paas.images) provides (found by its labels).
+    type: str
+  catalogue:
+    description: The marketplace's engines; the action plugin fills it from the marketplace role.
+    type: dict
+  wait_timeout:
+    description: Seconds to wait for the datastore to become ready.
+    type: int
+    default: 300
+notes:
+  - The result holds the password and the URL. Register it with C(no_log) on the task, as the examples do.
+seealso:
+  - module: qoddi.paas.qoddi_env
+  - module: qoddi.paas.qoddi_app
+"""
+
+EXAMPLES = r"""
+- name: A Postgres for the blog, as its DATABASE_URL
+  qoddi.paas.qoddi_db:
+    name: blog-db
+    stack: main
+    engine: postgres
+    link_to: [blog]
+  register: blog_db
+  no_log: true
+
+- name: Back it up
+  qoddi.paas.qoddi_db:
+    name: blog-db
+    state: backup
+    dest: /var/backups/qoddi/blog-db.dump
+
+- name: A Redis for the blog's cache, as REDIS_URL
+  qoddi.paas.qoddi_db:
+    name: blog-cache
+    stack: main
+    engine: redis
+    size: XS
+    link_to: [blog]
+  no_log: true
+"""
+
+RETURN = r"""
+host:
+  description: The datastore's internal host name (its name).
+  returned: when the datastore exists
+  type: str
+  sample: blog-db
+port:
+  description: The engine's standard port.
+  returned: when the datastore exists
+  type: int
+  sample: 5432
+user:
+  description: The login.
+  returned: when the datastore exists
+  type: str
+database:
+  description: The database made for the stack's apps.
+  returned: when the datastore exists
+  type: str
+password:
+  description: The password (sensitive).
+  returned: when the datastore exists
+  type: str
+url:
+  description: A ready connection URL (sensitive), e.g. C(postgres://user:pass@blog-db:5432/blog_db).
+  returned: when the datastore exists
+  type: str
+version:
+  description: The engine version running.
+  returned: when the datastore exists
+  type: str
+volume:
+  description: The data volume.
+  returned: always
+  type: str
+links:
+  description: The apps linked by this run, with the variable each got.
+  returned: always
+  type: dict
+  sample: {blog: DATABASE_URL}
+backup:
+  description: The dump written (path, size in bytes, sha256).
+  returned: with O(state=backup)
+  type: dict
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.qoddi.paas.plugins.module_utils import _datastore as ds
+from ansible_collections.qoddi.paas.plugins.module_utils import _deploy as deploy
+from ansible_collections.qoddi.paas.plugins.module_utils import _env as env
+from ansible_collections.qoddi.paas.plugins.module_utils._client import (
+    DockerException,
+    docker_argument_spec,
+    docker_client,
+)
+
+
+class Datastore:
+    def __init__(self, module: AnsibleModule):
+        self.module = module
+        self.p = module.params
+        self.name = self.p["name"]
+        self.client = docker_client(module)
+        self.result = {"changed": False, "name": self.name, "volume": ds.volume_name(self.name), "links": {}}
+        self.current = self._current()
+        labels = (self.current or {}).get("Spec", {}).get("Labels") or {}
+        self.engine = self.p["engine"] or labels.get(deploy.LABEL + "datastore")
+        catalogue = self.p["catalogue"] or {}
+        if self.engine and self.engine not in catalogue:
+            self.fail(f"unknown engine '{self.engine}'; the marketplace offers {', '.join(sorted(catalogue))}.")
+        if self.current and labels.get(deploy.LABEL + "datastore") not in (None, self.engine):
+            self.fail(f"is a {labels[deploy.LABEL + 'datastore']} datastore, not {self.engine}; remove it first "
+                      "(state: absent) or pick another name.")
+        self.spec = catalogue.get(self.engine) if self.engine else None
+
+    def fail(self, msg: str, **extra):
+        self.module.fail_json(msg=f"qoddi_db {self.name}: {msg}", **{**self.result, **extra})
+
+    def _current(self) -> dict | None:
+        for service in self.client.api.services(filters={"name": self.name}):
+            if service["Spec"]["Name"] != self.name:
+                continue
+            labels = service["Spec"].get("Labels") or {}
+            if deploy.LABEL + "datastore" not in labels:
+                self.fail("this name is already used by an app (or another service); pick another name.")
+            return service
+        return None
+
+    # ----- facts ----------------------------------------------------------------------------
+    def image(self) -> tuple[str, str]:
+        """(image reference, source: local or registry)."""
+        if self.p["image"]:
+            ref = self.p["image"]
+        else:
+            found = sorted(self.client.images.list(filters={"label": f"{deploy.LABEL}image={self.spec['image']}"}),
+                           key=lambda image: image.attrs["Created"], reverse=True)
+            found = [image for image in found if image.tags]
+            if not found:
+                self.fail(f"no {self.spec['image']} image on this engine. Run the qoddi.paas.images role with "
+                          f"{self.spec['image']} in qoddi_images_wanted (the default), or give image.")
+            ref = found[0].tags[0]
+        try:
+            labels = self.client.images.get(ref).attrs["Config"].get("Labels") or {}
+        except DockerException:
+            self.fail(f"the image {ref} is not on this engine; pull or build it first.")
+        return ref, ("local" if labels.get(deploy.LABEL + "source") == "local" else "registry")
+
+    def node_id(self) -> str:
+        labels = (self.current or {}).get("Spec", {}).get("Labels") or {}
+        return labels.get(deploy.LABEL + "node") or self.client.info()["Swarm"]["NodeID"]
+
+    def credentials(self, history, image: str) -> dict | None:
+        """Read the credentials back from the datastore's own config vars (None in check mode before creation)."""
+        if not env.current(history):
+            return None
+        values = env.read_values(self.client, history, image, self.node_id(),
+                                 [self.current] if self.current else [])
+        found = ds.credentials_of(self.spec, values)
+        if found is None:
+            self.fail("its config vars hold no password; remove it (state: absent, the volume stays) and create it "
+                      "again, or set the password with qoddi.paas.qoddi_env.")
+        return found
+
+    def describe(self, credentials: dict | None, version: str) -> None:
+        self.result.update(host=self.name, port=self.spec["port"], version=version, engine=self.engine)
+        if credentials:
+            self.result.update(user=credentials["user"], database=credentials["database"],
+                               password=credentials["password"], url=ds.url(self.spec, self.name, credentials))
+
+    # ----- states ---------------------------------------------------------------------------
+    def present(self):
+        if not self.spec:
+            self.fail("give engine to create a datastore (postgres, mysql, mongodb or redis).")
+        image, source = self.image()
+        version = str(ds.per_source(self.spec["versions"], source))
+        if self.p["version"] and str(self.p["version"]) != version:
+            self.fail(f"version {self.p['version']} is not offered: this platform provides {self.engine} {version} "
+                      f"(from its {source} images). Leave version out, or change qoddi_image_source.")
+        history = env.versions(self.client, self.name).get(self.name, [])
+        if not self.current and history:
+            # Left by a datastore removed without purge_data: its credentials match the kept volume.
+            pass
+        credentials = self.credentials(history, image)
+        if credentials is None:
+            credentials = ds.new_credentials(self.name)
+        wanted = ds.environment(self.spec, credentials)
+        change = env.plan(history, wanted, [], purge=False)
+        before = {"service": bool(self.current), "image": self._spec_image(), "engine": self.engine}
+        if change["set"]:
+            self.result["changed"] = True
+            if not self.module.check_mode:
+                env.write(self.client, self.name, history, change, time.time(),
+                          [self.current] if self.current else [])
+                history = env.versions(self.client, self.name).get(self.name, [])
+        desired = ds.desired_service(self.name, self.p["stack"], self.engine, self.spec, image, source,
+                                     self.p["size"], self.node_id(), history)
+        if self.current is None or ds.differs(self.current, desired) or change["set"]:
+            self.result["changed"] = True
+            if not self.module.check_mode:
+                deploy.ensure_network(self.client, deploy.network_name(self.p["stack"]))
+                kwargs = ds.service_kwargs(desired)
+                if self.current is None:
+                    service_id = self.client.api.create_service(**kwargs)["ID"]
+                else:
+                    service_id = self.current["ID"]
+                    self.client.api.update_service(service_id, version=self.current["Version"]["Index"], **kwargs)
+                    # The old task must be gone before the new one counts as ready.
+                    self._wait_updated(service_id)
+                self.ready(service_id)
+        elif not self.module.check_mode:
+            self.ready(self.current["ID"])
+        self.describe(None if self.module.check_mode and not env.current(history) else credentials, version)
+        self.link(self.result.get("url"))
+        if self.module._diff:
+            self.result["diff"] = {"before": before, "after": {"service": True, "image": image, "engine": self.engine}}
+        self.module.exit_json(**self.result)
+
+    def _spec_image(self):
+        if not self.current:
+            return None
+        return self.current["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"].split("@")[0]
+
+    def _wait_updated(self, service_id: str) -> None:
+        deadline = time.monotonic() + self.p["wait_timeout"]
+        while time.monotonic() < deadline:
+            status = (self.client.api.inspect_service(service_id).get("UpdateStatus") or {}).get("State")
+            if status in (None, "completed"):
+                return
+            if status.startswith("rollback") or status == "paused":
+                self.fail(f"the update did not become ready and Swarm rolled it back ({status}); the datastore "
+                          "runs as before.")
+            time.sleep(0.5)
+
+    def ready(self, service_id: str) -> str:
+        if self.node_id() != self.client.info()["Swarm"]["NodeID"]:
+            return ""  # on another node: Swarm's own health checks decide
+        try:
+            return ds.local_container(self.client, service_id, self.p["wait_timeout"])
+        except ds.DatastoreError as exc:
+            self.fail(str(exc))
+
+    def link(self, url: str | None) -> None:
+        var = self.p["link_var"] or self.spec["link_var"]
+        for app in self.p["link_to"]:
+            services = list(deploy.current_services(self.client, app).values())
+            history = env.versions(self.client, app).get(app, [])
+            if not services and not history:
+                self.fail(f"link_to: there is no app '{app}' (deploy it, or give it a variable with "
+                          "qoddi.paas.qoddi_env and create: true, first).")
+            change = env.plan(history, {var: url} if url else {}, [] if url else [var], purge=False)
+            self.result["links"][app] = var
+            if change["set"] or change["remove"]:
+                self.result["changed"] = True
+                if not self.module.check_mode and (url or change["remove"]):
+                    due = env.restart_due(history, services) or time.time() + self.p["restart_delay"]
+                    env.write(self.client, app, history, change, due, services)
+
+    def absent(self):
+        history = env.versions(self.client, self.name).get(self.name, [])
+        volume_exists = any(v["Name"] == ds.volume_name(self.name)
+                            for v in self.client.api.volumes().get("Volumes") or [])
+        if self.spec and self.p["link_to"]:
+            self.link(None)
+        if not self.current and not history and not (self.p["purge_data"] and volume_exists):
+            self.module.exit_json(**self.result)
+        self.result["changed"] = True
+        if self.module._diff:
+            self.result["diff"] = {"before": {"service": bool(self.current), "volume": volume_exists},
+                                   "after": {"service": False, "volume": volume_exists and not self.p["purge_data"]}}
+        if self.module.check_mode:
+            self.module.exit_json(**self.result)
+        if self.current:
+            self.client.api.remove_service(self.current["ID"])
+        for version in history:
+            self._retry(lambda v=version: self.client.api.remove_secret(v.id))
+        if self.p["purge_data"] and volume_exists:
+            # The task's container must be gone before its volume can go.
+            self._retry(lambda: self.client.api.remove_volume(ds.volume_name(self.name)))
+        self.module.exit_json(**self.result)
+
+    def _retry(self, action, seconds: int = 60):
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                return action()
+            except DockerException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+    def _require(self):
+        if not self.current:
+            self.fail("there is no such datastore; create it with state=present first.")
+
+    def restarted(self):
+        self._require()
+        self.result["changed"] = True
+        if not self.module.check_mode:
+            spec = deploy.force_restart(self.current["Spec"])
+            deploy.update_spec(self.client, self.current, spec)
+            self._wait_updated(self.current["ID"])
+            self.ready(self.current["ID"])
+        self.module.exit_json(**self.result)
+
+    def backup(self):
+        self._require()
+        if not self.p["dest"]:
+            self.fail("state=backup needs dest, the file to write on this node.")
+        unused_image, source = self.image()
+        self.result["changed"] = True
+        if not self.module.check_mode:
+            container = self.ready(self.current["ID"])
+            try:
+                self.result["backup"] = ds.backup(self.client, container, ds.per_source(self.spec["backup"], source),
+                                                  self.p["dest"])
+            except (ds.DatastoreError, OSError) as exc:
+                self.fail(f"{exc}. The datastore is unchanged.")
+        self.module.exit_json(**self.result)
+
+    def restore(self):
+        self._require()
+        if not self.p["src"]:
+            self.fail("state=restore needs src, the dump file on this node.")
+        unused_image, source = self.image()
+        self.result["changed"] = True
+        if not self.module.check_mode:
+            container = self.ready(self.current["ID"])
+            try:
+                ds.restore(self.client, container, ds.per_source(self.spec["restore"], source), self.p["src"])
+            except (ds.DatastoreError, OSError) as exc:
+                self.fail(str(exc))
+            time.sleep(1)  # a restore that restarts the server (Redis) has stopped it by now
+            self.ready(self.current["ID"])
+        self.module.exit_json(**self.result)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=docker_argument_spec(
+            name=dict(type="str", required=True),
+            stack=dict(type="str", default="default"),
+            engine=dict(type="str"),
+            version=dict(type="str"),
+            size=dict(type="str", default="S", choices=sorted(deploy.SIZES)),
+            state=dict(type="str", default="present", choices=["present", "absent", "restarted", "backup", "restore"]),
+            link_to=dict(type="list", elements="str", default=[]),
+            link_var=dict(type="str"),
+            restart_delay=dict(type="int", default=60),
+            purge_data=dict(type="bool", default=False),
+            dest=dict(type="path"),
+            src=dict(type="path"),
+            image=dict(type="str"),
+            catalogue=dict(type="dict"),
+            wait_timeout=dict(type="int", default=300),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    for option in ("name", "stack"):
+        if not deploy.NAME_RE.match(p[option]) or p[option].endswith("-"):
+            module.fail_json(msg=f"qoddi_db: '{p[option]}' is not a valid {option} (lower-case letters, digits and "
+                                 "single hyphens, starting with a letter, at most 30 characters).")
+    if p["link_var"] and env.check_key(p["link_var"]):
+        module.fail_json(msg=f"qoddi_db: link_var: {env.check_key(p['link_var'])}.")
+    store = Datastore(module)
+    try:
+        {"present": store.present, "absent": store.absent, "restarted": store.restarted,
+         "backup": store.backup, "restore": store.restore}[p["state"]]()
+    except DockerException as exc:
+        store.fail(f"the Docker engine refused an operation: {exc}")
+
+
+if __name__ == "__main__":
+    main()
