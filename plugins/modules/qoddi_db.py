@@ -65,9 +65,9 @@ options:
     default: S
   state:
     description:
-      - V(present) creates or updates the datastore; V(absent) removes it (its volume stays unless
-        O(purge_data)); V(restarted) restarts it; V(backup) writes a dump to O(dest); V(restore)
-        loads the dump O(src).
+      - V(present) creates or updates the datastore; V(absent) removes it (its volume and credentials
+        stay unless O(purge_data), and the same name made again finds them); V(restarted) restarts it;
+        V(backup) writes a dump to O(dest); V(restore) loads the dump O(src).
     type: str
     choices: [present, absent, restarted, backup, restore]
     default: present
@@ -86,7 +86,7 @@ options:
     type: int
     default: 60
   purge_data:
-    description: With O(state=absent), also delete the data volume. There is no undo.
+    description: With O(state=absent), also delete the data volume and the credentials. There is no undo.
     type: bool
     default: false
   dest:
@@ -164,6 +164,10 @@ password:
 url:
   description: A ready connection URL (sensitive), e.g. C(postgres://user:pass@blog-db:5432/blog_db).
   returned: when the datastore exists
+  type: str
+image:
+  description: The engine's image.
+  returned: with O(state=present)
   type: str
 version:
   description: The engine version running.
@@ -280,9 +284,7 @@ class Datastore:
             self.fail(f"version {self.p['version']} is not offered: this platform provides {self.engine} {version} "
                       f"(from its {source} images). Leave version out, or change qoddi_image_source.")
         history = env.versions(self.client, self.name).get(self.name, [])
-        if not self.current and history:
-            # Left by a datastore removed without purge_data: its credentials match the kept volume.
-            pass
+        # A datastore removed without purge_data left its credentials with its volume: read back below.
         credentials = self.credentials(history, image)
         if credentials is None:
             credentials = ds.new_credentials(self.name)
@@ -312,6 +314,7 @@ class Datastore:
                 self.ready(service_id)
         elif not self.module.check_mode:
             self.ready(self.current["ID"])
+        self.result["image"] = image
         self.describe(None if self.module.check_mode and not env.current(history) else credentials, version)
         self.link(self.result.get("url"))
         if self.module._diff:
@@ -364,7 +367,7 @@ class Datastore:
                             for v in self.client.api.volumes().get("Volumes") or [])
         if self.spec and self.p["link_to"]:
             self.link(None)
-        if not self.current and not history and not (self.p["purge_data"] and volume_exists):
+        if not self.current and not (self.p["purge_data"] and (history or volume_exists)):
             self.module.exit_json(**self.result)
         self.result["changed"] = True
         if self.module._diff:
@@ -374,11 +377,14 @@ class Datastore:
             self.module.exit_json(**self.result)
         if self.current:
             self.client.api.remove_service(self.current["ID"])
-        for version in history:
-            self._retry(lambda v=version: self.client.api.remove_secret(v.id))
-        if self.p["purge_data"] and volume_exists:
-            # The task's container must be gone before its volume can go.
-            self._retry(lambda: self.client.api.remove_volume(ds.volume_name(self.name)))
+        if self.p["purge_data"]:
+            # The credentials belong with the data: kept with the volume, so that the datastore made
+            # again later opens it with the users it holds.
+            for version in history:
+                self._retry(lambda v=version: self.client.api.remove_secret(v.id))
+            if volume_exists:
+                # The task's container must be gone before its volume can go.
+                self._retry(lambda: self.client.api.remove_volume(ds.volume_name(self.name)))
         self.module.exit_json(**self.result)
 
     def _retry(self, action, seconds: int = 60):

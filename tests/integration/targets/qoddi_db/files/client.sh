@@ -1,0 +1,24 @@
+# What an app of the stack does with a datastore: write or read the value of key x.
+# usage: sh -c "$(cat client.sh)" client ENGINE write|read   (env: URL, VALUE; H U P D for MySQL)
+engine=$1 action=$2
+case "$engine.$action" in
+  postgres.write) psql "$URL" -v ON_ERROR_STOP=1 -qc "CREATE TABLE IF NOT EXISTS kv (k text PRIMARY KEY, v text);
+                  INSERT INTO kv VALUES ('x', '$VALUE') ON CONFLICT (k) DO UPDATE SET v = excluded.v" ;;
+  postgres.read) psql "$URL" -tAc "SELECT v FROM kv WHERE k = 'x'" ;;
+  mysql.write) mariadb -h "$H" -u "$U" -p"$P" "$D" -e "CREATE TABLE IF NOT EXISTS kv (k varchar(8) PRIMARY KEY, v text);
+               REPLACE INTO kv VALUES ('x', '$VALUE')" ;;
+  mysql.read) mariadb -h "$H" -u "$U" -p"$P" "$D" -N -e "SELECT v FROM kv WHERE k = 'x'" ;;
+  redis.write) redis-cli --no-auth-warning -u "$URL" SET x "$VALUE" >/dev/null ;;
+  redis.read) redis-cli --no-auth-warning -u "$URL" GET x ;;
+  mongodb.*) /opt/secantus/bin/python - "$action" <<'PY'
+import os, sys
+from pymongo import MongoClient
+kv = MongoClient(os.environ["URL"], serverSelectionTimeoutMS=20000).get_default_database().kv
+if sys.argv[1] == "write":
+    kv.replace_one({"_id": "x"}, {"_id": "x", "v": os.environ["VALUE"]}, upsert=True)
+else:
+    print(kv.find_one({"_id": "x"})["v"])
+PY
+  ;;
+  *) echo "unknown $engine.$action" >&2; exit 2 ;;
+esac
