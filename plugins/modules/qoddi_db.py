@@ -438,7 +438,6 @@ class Datastore:
                 ds.restore(self.client, container, ds.per_source(self.spec["restore"], source), self.p["src"])
             except (ds.DatastoreError, OSError) as exc:
                 self.fail(str(exc))
-            time.sleep(1)  # a restore that restarts the server (Redis) has stopped it by now
             self.ready(self.current["ID"])
         self.module.exit_json(**self.result)
 

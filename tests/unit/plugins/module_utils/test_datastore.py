@@ -1,0 +1,73 @@
+# Copyright (c) qoddi.paas contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+import yaml
+
+from ansible_collections.qoddi.paas.plugins.module_utils import _datastore as ds
+
+CATALOGUE_FILE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "roles", "marketplace", "vars",
+                              "main.yml")
+
+
+@pytest.fixture(scope="module")
+def catalogue():
+    with open(CATALOGUE_FILE, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)["qoddi_marketplace_engines"]
+
+
+def test_every_engine_has_the_whole_contract(catalogue):
+    needed = {"image", "port", "scheme", "link_var", "data_path", "versions", "env", "run", "health", "url",
+              "backup", "restore"}
+    for name, spec in catalogue.items():
+        assert needed <= set(spec), name
+        assert "{password}" in spec["env"].values(), name
+        for source in ("local", "registry"):
+            assert ds.per_source(spec["run"], source) and ds.per_source(spec["backup"], source), name
+
+
+def test_credentials_are_strong_url_safe_and_read_back(catalogue):
+    made = ds.new_credentials("blog-db")
+    assert made["database"] == "blog_db" and len(made["password"]) >= 40
+    assert made["password"].replace("-", "").replace("_", "").isalnum()
+    assert ds.new_credentials("blog-db")["password"] != made["password"]
+    for spec in catalogue.values():
+        assert ds.credentials_of(spec, ds.environment(spec, made))["password"] == made["password"]
+    assert ds.credentials_of(catalogue["postgres"], {"POSTGRES_USER": "x"}) is None
+
+
+@pytest.mark.parametrize(("engine", "url"), [
+    ("postgres", "postgres://u:p@blog-db:5432/d"),
+    ("mysql", "mysql://u:p@blog-db:3306/d"),
+    ("mongodb", "mongodb://u:p@blog-db:27017/d?authSource=admin"),
+    ("redis", "redis://default:p@blog-db:6379/0"),
+])
+def test_urls_as_apps_read_them(catalogue, engine, url):
+    assert ds.url(catalogue[engine], "blog-db", {"user": "u", "password": "p", "database": "d"}) == url
+
+
+def test_the_prologue_exports_each_config_var(tmp_path):
+    (tmp_path / "POSTGRES_PASSWORD").write_text("s3cret")
+    script = ds.PROLOGUE.replace("/run/secrets/qoddi-env", str(tmp_path))
+    out = subprocess.run(["sh", "-c", script, "qoddi-datastore", "sh", "-c", 'printf %s "$POSTGRES_PASSWORD"'],
+                         capture_output=True, text=True, check=True).stdout
+    assert out == "s3cret"
+
+
+def test_a_changed_image_or_variables_version_means_an_update(catalogue):
+    def desired(image, seq):
+        history = []
+        wanted = ds.desired_service("blog-db", "main", "postgres", catalogue["postgres"], image, "local", "S",
+                                    "node1", history)
+        return dict(wanted, env_seq=seq)
+
+    base = desired("qoddi/postgres:a", 3)
+    current = {"Spec": {"Labels": {"org.qoddi.spec": base["digest"], "org.qoddi.env.seq": "3"},
+                        "Mode": {"Replicated": {"Replicas": 1}}}}
+    assert not ds.differs(current, base)
+    assert ds.differs(current, desired("qoddi/postgres:b", 3))
+    assert ds.differs(current, desired("qoddi/postgres:a", 4))
