@@ -202,7 +202,7 @@ def restore(client, container: str, command: str, src: str) -> None:
     target = "/tmp/qoddi-restore"
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        tar.add(src, arcname=os.path.basename(target), filter=lambda info: _readable(info))
+        tar.add(src, arcname=os.path.basename(target), filter=_readable)
     client.api.put_archive(container, os.path.dirname(target), buffer.getvalue())
     code, errors = run(client, container, command, args=(target,))
     # A restore may stop the server on purpose (Redis loads its data only at start), which ends the
