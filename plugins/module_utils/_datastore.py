@@ -207,8 +207,11 @@ def restore(client, container: str, command: str, src: str) -> None:
     code, errors = run(client, container, command, args=(target,))
     # A restore may stop the server on purpose (Redis loads its data only at start), which ends the
     # container and the command with it: Swarm starts a new task, and the caller waits for it.
-    if code != 0 and not client.api.inspect_container(container)["State"]["Running"]:
-        return
+    deadline = time.monotonic() + 15
+    while code != 0 and time.monotonic() < deadline:
+        if not client.api.inspect_container(container)["State"]["Running"]:
+            return
+        time.sleep(0.5)
     if code != 0:
         raise DatastoreError(f"the restore command failed (exit {code}): {errors.decode(errors='replace')[-500:]}")
 
