@@ -51,7 +51,8 @@ options:
   state:
     description:
       - V(present) builds (when the source changed) and deploys, applying any config var changed with
-        M(qoddi.paas.qoddi_env) since the last restart; V(absent) removes the app's services, images,
+        M(qoddi.paas.qoddi_env) since the last restart (new variables make a new release, so the
+        C(release) command runs first, as on Heroku); V(absent) removes the app's services, images,
         config vars and deploy key; V(restarted) restarts every task without downtime (with the
         current config vars); V(stopped) scales every process to zero.
     type: str
@@ -507,7 +508,11 @@ class App:
 
         for network in {n for desired in wanted.values() for n in desired["networks"]}:
             deploy.ensure_network(self.client, network)
-        if "release" in processes and self.result["built"]:
+        # Heroku's rule: a new build or new config vars make a new release, and every new release runs
+        # the release command first (a new DATABASE_URL gets migrated before the app uses it).
+        variables_changed = any(env_store.applied_seq(svc) != env_store.head(self.variables)
+                                for p, svc in current.items() if p in wanted)
+        if "release" in processes and (self.result["built"] or variables_changed):
             try:
                 with self.timed("release"):
                     self.result["release_log"] = deploy.run_release(
