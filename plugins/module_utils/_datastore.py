@@ -80,11 +80,18 @@ def per_source(value, source: str):
     return value.get(source, value.get("local")) if isinstance(value, dict) else value
 
 
+def parse_links(text: str) -> dict[str, str]:
+    """{app: variable} from the ``org.qoddi.links`` label ("blog=DATABASE_URL,shop=DATABASE_URL")."""
+    return dict(item.split("=", 1) for item in text.split(",") if "=" in item)
+
+
 def desired_service(name: str, stack: str, engine: str, spec: dict, image: str, source: str, size: str,
-                    node_id: str, history: list) -> dict:
+                    node_id: str, history: list, links: dict[str, str] | None = None) -> dict:
     cpus, memory = deploy.SIZES[size]
+    # links: the apps holding this datastore's URL, so that a new password reaches all of them.
     labels = {LABEL + "app": name, LABEL + "stack": stack, LABEL + "datastore": engine,
-              LABEL + "version": str(per_source(spec["versions"], source)), LABEL + "node": node_id}
+              LABEL + "version": str(per_source(spec["versions"], source)), LABEL + "node": node_id,
+              LABEL + "links": ",".join(f"{app}={var}" for app, var in sorted((links or {}).items()))}
     settings = {"image": image, "run": per_source(spec["run"], source), "cpus": cpus, "memory": memory,
                 "port": spec["port"], "data": spec["data_path"], "health": spec.get("health", ""), "labels": labels}
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]

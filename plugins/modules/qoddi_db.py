@@ -81,6 +81,13 @@ options:
   link_var:
     description: The config var that holds the URL (default from the catalogue - DATABASE_URL, REDIS_URL, MONGODB_URL).
     type: str
+  rotate_password:
+    description:
+      - Give the datastore a new password - set in the engine, in the datastore's config vars (a restart)
+        and in the URL of every app ever linked to it (which restart as after any config var change).
+        Without it, a re-run never changes the password.
+    type: bool
+    default: false
   restart_delay:
     description: How long after a link changes the linked apps restart (see M(qoddi.paas.qoddi_env)).
     type: int
@@ -182,6 +189,10 @@ links:
   returned: always
   type: dict
   sample: {blog: DATABASE_URL}
+rotated:
+  description: Whether this run gave the datastore a new password.
+  returned: when O(rotate_password) was set
+  type: bool
 backup:
   description: The dump written (path, size in bytes, sha256).
   returned: with O(state=backup)
@@ -297,29 +308,68 @@ class Datastore:
                 env.write(self.client, self.name, history, change, time.time(),
                           [self.current] if self.current else [])
                 history = env.versions(self.client, self.name).get(self.name, [])
+        links = self.links()
         desired = ds.desired_service(self.name, self.p["stack"], self.engine, self.spec, image, source,
-                                     self.p["size"], self.node_id(), history)
+                                     self.p["size"], self.node_id(), history, links)
+        service_id = self.current["ID"] if self.current else None
         if self.current is None or ds.differs(self.current, desired) or change["set"]:
             self.result["changed"] = True
             if not self.module.check_mode:
-                deploy.ensure_network(self.client, deploy.network_name(self.p["stack"]))
-                kwargs = ds.service_kwargs(desired)
-                if self.current is None:
-                    service_id = self.client.api.create_service(**kwargs)["ID"]
-                else:
-                    service_id = self.current["ID"]
-                    self.client.api.update_service(service_id, version=self.current["Version"]["Index"], **kwargs)
-                    # The old task must be gone before the new one counts as ready.
-                    self._wait_updated(service_id)
-                self.ready(service_id)
+                service_id = self.apply(desired)
         elif not self.module.check_mode:
-            self.ready(self.current["ID"])
+            self.ready(service_id)
+        if self.p["rotate_password"] and self.current is not None:
+            self.result["changed"] = True
+            if not self.module.check_mode:
+                credentials = self.rotate(service_id, credentials, image, source, links)
         self.result["image"] = image
         self.describe(None if self.module.check_mode and not env.current(history) else credentials, version)
-        self.link(self.result.get("url"))
+        self.link(self.result.get("url"), links)
         if self.module._diff:
             self.result["diff"] = {"before": before, "after": {"service": True, "image": image, "engine": self.engine}}
         self.module.exit_json(**self.result)
+
+    def links(self) -> dict[str, str]:
+        """The apps that hold this datastore's URL: those linked before, and this run's link_to."""
+        labels = (self.current or {}).get("Spec", {}).get("Labels") or {}
+        known = ds.parse_links(labels.get(deploy.LABEL + "links", ""))
+        var = self.p["link_var"] or self.spec["link_var"]
+        return dict(known, **{app: var for app in self.p["link_to"]})
+
+    def apply(self, desired: dict) -> str:
+        deploy.ensure_network(self.client, deploy.network_name(self.p["stack"]))
+        kwargs = ds.service_kwargs(desired)
+        current = self.client.api.services(filters={"id": self.current["ID"]})[0] if self.current else None
+        if current is None:
+            service_id = self.client.api.create_service(**kwargs)["ID"]
+        else:
+            service_id = current["ID"]
+            self.client.api.update_service(service_id, version=current["Version"]["Index"], **kwargs)
+            # The old task must be gone before the new one counts as ready.
+            self._wait_updated(service_id)
+        self.ready(service_id)
+        return service_id
+
+    def rotate(self, service_id: str, credentials: dict, image: str, source: str, links: dict) -> dict:
+        """A new password: set in the engine first (with the old one), then in the datastore's config vars
+        (a restart), then in every linked app's URL. A refusal by the engine changes nothing."""
+        if "rotate" not in self.spec:
+            self.fail(f"the catalogue has no rotate command for {self.engine}.")
+        new = ds.new_credentials(self.name)["password"]
+        code, errors = ds.run(self.client, self.ready(service_id), ds.per_source(self.spec["rotate"], source),
+                              args=(new,))
+        if code != 0:
+            self.fail(f"the engine refused the new password (exit {code}: {errors.decode(errors='replace')[-300:]}); "
+                      "nothing was changed.")
+        credentials = dict(credentials, password=new)
+        history = env.versions(self.client, self.name).get(self.name, [])
+        change = env.plan(history, ds.environment(self.spec, credentials), [], purge=False)
+        env.write(self.client, self.name, history, change, time.time(), [self.current])
+        history = env.versions(self.client, self.name).get(self.name, [])
+        self.apply(ds.desired_service(self.name, self.p["stack"], self.engine, self.spec, image, source,
+                                      self.p["size"], self.node_id(), history, links))
+        self.result["rotated"] = True
+        return credentials
 
     def _spec_image(self):
         if not self.current:
@@ -345,19 +395,24 @@ class Datastore:
         except ds.DatastoreError as exc:
             self.fail(str(exc))
 
-    def link(self, url: str | None) -> None:
-        var = self.p["link_var"] or self.spec["link_var"]
-        for app in self.p["link_to"]:
+    def link(self, url: str | None, links: dict[str, str]) -> None:
+        """Set (or with no url, remove) the URL variable of each linked app; apps linked by an earlier
+        run and since removed are passed over."""
+        for app, var in sorted(links.items()):
             services = list(deploy.current_services(self.client, app).values())
             history = env.versions(self.client, app).get(app, [])
             if not services and not history:
-                self.fail(f"link_to: there is no app '{app}' (deploy it, or give it a variable with "
-                          "qoddi.paas.qoddi_env and create: true, first).")
+                if app in self.p["link_to"]:
+                    self.fail(f"link_to: there is no app '{app}' (deploy it, or give it a variable with "
+                              "qoddi.paas.qoddi_env and create: true, first).")
+                continue
             change = env.plan(history, {var: url} if url else {}, [] if url else [var], purge=False)
-            self.result["links"][app] = var
+            if app in self.p["link_to"]:
+                self.result["links"][app] = var
             if change["set"] or change["remove"]:
                 self.result["changed"] = True
-                if not self.module.check_mode and (url or change["remove"]):
+                self.result["links"][app] = var
+                if not self.module.check_mode:
                     due = env.restart_due(history, services) or time.time() + self.p["restart_delay"]
                     env.write(self.client, app, history, change, due, services)
 
@@ -366,7 +421,8 @@ class Datastore:
         volume_exists = any(v["Name"] == ds.volume_name(self.name)
                             for v in self.client.api.volumes().get("Volumes") or [])
         if self.spec and self.p["link_to"]:
-            self.link(None)
+            var = self.p["link_var"] or self.spec["link_var"]
+            self.link(None, {app: var for app in self.p["link_to"]})
         if not self.current and not (self.p["purge_data"] and (history or volume_exists)):
             self.module.exit_json(**self.result)
         self.result["changed"] = True
@@ -453,6 +509,7 @@ def main():
             state=dict(type="str", default="present", choices=["present", "absent", "restarted", "backup", "restore"]),
             link_to=dict(type="list", elements="str", default=[]),
             link_var=dict(type="str"),
+            rotate_password=dict(type="bool", default=False, no_log=False),
             restart_delay=dict(type="int", default=60),
             purge_data=dict(type="bool", default=False),
             dest=dict(type="path"),

@@ -22,7 +22,7 @@ def catalogue():
 
 def test_every_engine_has_the_whole_contract(catalogue):
     needed = {"image", "port", "scheme", "link_var", "data_path", "versions", "env", "run", "health", "url",
-              "backup", "restore"}
+              "backup", "restore", "rotate"}
     for name, spec in catalogue.items():
         assert needed <= set(spec), name
         assert "{password}" in spec["env"].values(), name
