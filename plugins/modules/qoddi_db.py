@@ -396,8 +396,9 @@ class Datastore:
             self.fail(str(exc))
 
     def link(self, url: str | None, links: dict[str, str]) -> None:
-        """Set (or with no url, remove) the URL variable of each linked app; apps linked by an earlier
-        run and since removed are passed over."""
+        """Set (or with state=absent, remove) the URL variable of each linked app; apps linked by an
+        earlier run and since removed are passed over. No url outside state=absent: check mode before
+        the datastore exists, which can only say that the links would be set."""
         for app, var in sorted(links.items()):
             services = list(deploy.current_services(self.client, app).values())
             history = env.versions(self.client, app).get(app, [])
@@ -405,6 +406,9 @@ class Datastore:
                 if app in self.p["link_to"]:
                     self.fail(f"link_to: there is no app '{app}' (deploy it, or give it a variable with "
                               "qoddi.paas.qoddi_env and create: true, first).")
+                continue
+            if url is None and self.p["state"] == "present":
+                self.result.update(changed=True, links=dict(self.result["links"], **{app: var}))
                 continue
             change = env.plan(history, {var: url} if url else {}, [] if url else [var], purge=False)
             if app in self.p["link_to"]:
