@@ -8,8 +8,11 @@ case "$engine.$action" in
   mysql.write) mariadb -h "$H" -u "$U" -p"$P" "$D" -e "CREATE TABLE IF NOT EXISTS kv (k varchar(8) PRIMARY KEY, v text);
                REPLACE INTO kv VALUES ('x', '$VALUE')" ;;
   mysql.read) mariadb -h "$H" -u "$U" -p"$P" "$D" -N -e "SELECT v FROM kv WHERE k = 'x'" ;;
-  redis.write) redis-cli --no-auth-warning -u "$URL" SET x "$VALUE" >/dev/null ;;
-  redis.read) redis-cli --no-auth-warning -u "$URL" GET x ;;
+  # redis-cli exits 0 after an error reply (a refused password too): read its answer.
+  redis.*) if [ "$action" = write ]; then set -- SET x "$VALUE"; else set -- GET x; fi
+           out=$(redis-cli --no-auth-warning -u "$URL" "$@" 2>&1)
+           case "$out" in *NOAUTH*|*WRONGPASS*|ERR*) echo "$out" >&2; exit 1 ;; esac
+           [ "$1" = GET ] && echo "$out" ;;
   mongodb.*) /opt/secantus/bin/python - "$action" <<'PY'
 import os, sys
 from pymongo import MongoClient
