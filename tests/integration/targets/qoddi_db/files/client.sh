@@ -12,7 +12,7 @@ case "$engine.$action" in
   redis.*) if [ "$action" = write ]; then set -- SET x "$VALUE"; else set -- GET x; fi
            out=$(redis-cli --no-auth-warning -u "$URL" "$@" 2>&1)
            case "$out" in *NOAUTH*|*WRONGPASS*|ERR*) echo "$out" >&2; exit 1 ;; esac
-           [ "$1" = GET ] && echo "$out" ;;
+           if [ "$1" = GET ]; then echo "$out"; fi ;;
   mongodb.*) /opt/secantus/bin/python - "$action" <<'PY'
 import os, sys
 from pymongo import MongoClient
