@@ -298,6 +298,13 @@ class Datastore:
         # A datastore removed without purge_data left its credentials with its volume: read back below.
         credentials = self.credentials(history, image)
         if credentials is None:
+            volume = ds.volume_name(self.name)
+            if any(v["Name"] == volume for v in self.client.api.volumes().get("Volumes") or []):
+                # New credentials would not open the old data (the engine keeps the users it has).
+                self.fail(f"the volume {volume} holds the data of an earlier datastore of this name, whose "
+                          "credentials are gone (a Swarm made again?). Give them back as its config vars "
+                          "(qoddi.paas.qoddi_env with create: true, the engine's variables, e.g. POSTGRES_PASSWORD), "
+                          f"or delete the data (docker volume rm {volume}). Nothing was changed.")
             credentials = ds.new_credentials(self.name)
         wanted = ds.environment(self.spec, credentials)
         change = env.plan(history, wanted, [], purge=False)
