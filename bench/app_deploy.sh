@@ -22,7 +22,7 @@ run() {
   end=$(date +%s.%N)
   task=$(grep -E 'Deploy \(or remove\) the bench app -+ ' "$log" | grep -oE '[0-9.]+s$' | tail -1)
   printf '%-10s %6.1f s playbook, %s qoddi_app  (%s)\n' "$name" "$(python3 -c "print($end - $start)")" "$task" \
-    "$(grep -o 'release=[^"]*' "$log" | tail -1)"
+    "$(sed -n "/msg: 'release=/,/reason=/p" "$log" | tr -s ' \n' ' ' | sed "s/.*msg: '//; s/ reason=.*//")"
 }
 
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ), load: $(cut -d' ' -f1-3 /proc/loadavg)"
