@@ -20,6 +20,7 @@ import os
 import secrets
 import tarfile
 import time
+import urllib.parse
 
 try:
     from docker import types
@@ -45,9 +46,17 @@ def volume_name(name: str) -> str:
     return f"qoddi-db-{name}"
 
 
+def new_password() -> str:
+    # token_urlsafe: letters, digits, - and _, so a URL needs no escaping; 32 bytes of entropy. Not
+    # starting with "-", which command-line tools (mongodump -p) would take for an option.
+    while True:
+        password = secrets.token_urlsafe(32)
+        if password[0].isalnum():
+            return password
+
+
 def new_credentials(name: str) -> dict[str, str]:
-    # token_urlsafe: letters, digits, - and _, so the URL needs no escaping; 32 bytes of entropy.
-    return {"user": DEFAULT_USER, "password": secrets.token_urlsafe(32), "database": name.replace("-", "_")}
+    return {"user": DEFAULT_USER, "password": new_password(), "database": name.replace("-", "_")}
 
 
 def render(template: str, values: dict) -> str:
@@ -72,7 +81,9 @@ def credentials_of(spec: dict, variables: dict[str, str]) -> dict[str, str] | No
 
 
 def url(spec: dict, name: str, credentials: dict[str, str]) -> str:
-    return render(spec["url"], dict(credentials, host=name, port=spec["port"]))
+    # Credentials given back by hand (qoddi_env) may hold @ : / #, which a URL must escape.
+    escaped = {key: urllib.parse.quote(value, safe="") for key, value in credentials.items()}
+    return render(spec["url"], dict(escaped, host=name, port=spec["port"]))
 
 
 def per_source(value, source: str):

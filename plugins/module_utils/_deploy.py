@@ -129,7 +129,9 @@ def desired_service(app: str, stack: str, process: str, command: str, image: str
                        DYNO=f"{process}.{{{{.Task.Slot}}}}")
     environment.setdefault("WEB_CONCURRENCY", str(web_concurrency(size)))
     labels = {LABEL + "app": app, LABEL + "stack": stack, LABEL + "process": process,
-              LABEL + "release": str(release), LABEL + "revision": revision, LABEL + "env.seq": str(env_seq)}
+              LABEL + "release": str(release), LABEL + "revision": revision, LABEL + "env.seq": str(env_seq),
+              # The variables the release command last ran with (the controller changes env.seq only).
+              LABEL + "release.env.seq": str(env_seq)}
     networks = [network_name(stack)]
     if process == "web":
         environment["PORT"] = str(WEB_PORT)

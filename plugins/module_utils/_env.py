@@ -46,6 +46,23 @@ APP_UID = "10001"  # the user the app image runs as (see _buildpack.dockerfile)
 _ITERATIONS = 20_000
 
 
+MAX_VALUE_BYTES = 500 * 1024  # Swarm's limit for a secret
+
+
+def check_value(key: str, value) -> str | None:
+    """Why ``value`` cannot be the value of ``key`` (never quoting the value), or None."""
+    if not isinstance(value, str):
+        return (f"the value of {key} is of type {type(value).__name__}, not a string: quote it in YAML "
+                f"(e.g. {key}: \"...\")")
+    if value == "":
+        return f"the value of {key} is empty, which Swarm cannot store: remove the variable (state: absent) instead"
+    if "\0" in value:
+        return f"the value of {key} holds a NUL character, which no environment variable can"
+    if len(value.encode()) > MAX_VALUE_BYTES:
+        return f"the value of {key} is over {MAX_VALUE_BYTES // 1024} KiB, Swarm's limit for a secret"
+    return None
+
+
 def check_key(key: str) -> str | None:
     """Why ``key`` cannot be a variable of an app, or None when it can."""
     if not isinstance(key, str) or not KEY_RE.match(key):
@@ -121,6 +138,11 @@ def applied_seq(service: dict) -> int:
     return int((service["Spec"].get("Labels") or {}).get(LABEL + "env.seq", 0))
 
 
+def _specs(service: dict) -> list[dict]:
+    """The service's spec and, while an update may still roll back to it, its previous one."""
+    return [service["Spec"]] + ([service["PreviousSpec"]] if service.get("PreviousSpec") else [])
+
+
 def restart_due(history: list[Version], services: list[dict]) -> float | None:
     """When the pending changes are to be applied (epoch seconds), or None when none are pending."""
     if not services:
@@ -180,17 +202,21 @@ def with_variables(spec: dict, history: list[Version]) -> dict:
     return spec
 
 
-def mounted(service: dict) -> set[str]:
-    """Names of the variable secrets a service mounts."""
-    refs = service["Spec"]["TaskTemplate"]["ContainerSpec"].get("Secrets") or []
+def mounted(service: dict, previous: bool = False) -> set[str]:
+    """Names of the variable secrets a service mounts (with ``previous``, or may mount again after a
+    rollback to its previous spec)."""
+    specs = _specs(service) if previous else [service["Spec"]]
+    refs = [ref for spec in specs for ref in spec["TaskTemplate"]["ContainerSpec"].get("Secrets") or []]
     return {ref["SecretName"] for ref in refs if _is_env_ref(ref)}
 
 
 def garbage(history: list[Version], services: list[dict]) -> list[Version]:
     """Versions nothing needs any more: replaced or removed values, and tombstones every service
     has moved past. A version a service still mounts is never garbage (Swarm would refuse anyway)."""
-    floor = min((applied_seq(s) for s in services), default=float("inf"))
-    in_use = set().union(*(mounted(s) for s in services)) if services else set()
+    # A rollback returns a service to its previous spec, whose versions Swarm no longer protects.
+    floor = min((int((spec.get("Labels") or {}).get(LABEL + "env.seq", 0)) for s in services for spec in _specs(s)),
+                default=float("inf"))
+    in_use = set().union(*(mounted(s, previous=True) for s in services)) if services else set()
     settled = newest(history, floor)
     values = [v for v in history if v.name not in in_use and v.seq <= floor and settled.get(v.key) is not v]
     # A tombstone goes only once every older version of its key is going, or they would come back
@@ -232,7 +258,7 @@ def _local_task_with(client, services: list[dict], names: set[str]) -> str | Non
 
 
 def read_values(client, history: list[Version], image: str, node_id: str, services: list[dict] = (),
-                timeout: int = 60) -> dict[str, str]:
+                timeout: int = 60, start_reader: bool = True) -> dict[str, str] | None:
     """The values of the app's current variables, for the build (the API cannot read a secret).
 
     From a running task of the app on this node that mounts exactly these versions when there is one
@@ -245,6 +271,8 @@ def read_values(client, history: list[Version], image: str, node_id: str, servic
     running = _local_task_with(client, list(services), {ref["SecretName"] for ref in refs})
     if running:
         return _exec_read(client, running)
+    if not start_reader:
+        return None  # check mode: starting a task would be a change
     name = f"qoddi-env-read-{uuid.uuid4().hex[:10]}"
     service = client.api.create_service(
         types.TaskTemplate(

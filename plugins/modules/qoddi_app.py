@@ -271,6 +271,7 @@ from ansible_collections.qoddi.paas.plugins.module_utils._buildpack import (
 )
 from ansible_collections.qoddi.paas.plugins.module_utils._client import (
     DockerException,
+    NotFound,
     docker_argument_spec,
     docker_client,
 )
@@ -492,6 +493,8 @@ class App:
                 with self.timed("build"):
                     image, image_id, processes = self.build(revision, release)
 
+        # Read again: during a long build the controller may have applied newer versions and removed old ones.
+        self.variables = env_store.versions(self.client, self.name).get(self.name, [])
         wanted = self.desired(image, release, revision, processes)
         stale = [p for p in current if p not in wanted and not p.startswith("release")]
         to_apply = {p: d for p, d in wanted.items() if p not in current or deploy.differs(current[p], d)}
@@ -510,8 +513,10 @@ class App:
             deploy.ensure_network(self.client, network)
         # Heroku's rule: a new build or new config vars make a new release, and every new release runs
         # the release command first (a new DATABASE_URL gets migrated before the app uses it).
-        variables_changed = any(env_store.applied_seq(svc) != env_store.head(self.variables)
-                                for p, svc in current.items() if p in wanted)
+        # Compared with the version the last release ran with: the controller may have applied newer
+        # variables since (it restarts, it does not release), and those still need their release.
+        variables_changed = any((svc["Spec"].get("Labels") or {}).get(L + "release.env.seq")
+                                != str(env_store.head(self.variables)) for p, svc in current.items() if p in wanted)
         if "release" in processes and (self.result["built"] or variables_changed):
             try:
                 with self.timed("release"):
@@ -580,8 +585,12 @@ class App:
                 self.client.api.remove_service(svc["ID"])
             for old in history:
                 self._forget(old["image"])
-            for version in self.variables:
-                self.client.api.remove_secret(version.id)
+            # Read again after the services went: the controller may have removed some meanwhile.
+            for version in env_store.versions(self.client, self.name).get(self.name, []):
+                try:
+                    self.client.api.remove_secret(version.id)
+                except NotFound:
+                    pass
             shutil.rmtree(self.state_dir, ignore_errors=True)
         self.module.exit_json(**self.result)
 

@@ -272,7 +272,9 @@ class Datastore:
         if not env.current(history):
             return None
         values = env.read_values(self.client, history, image, self.node_id(),
-                                 [self.current] if self.current else [])
+                                 [self.current] if self.current else [], start_reader=not self.module.check_mode)
+        if values is None:
+            return None  # check mode, nothing running to read from: the prediction goes without them
         found = ds.credentials_of(self.spec, values)
         if found is None:
             self.fail("its config vars hold no password; remove it (state: absent, the volume stays) and create it "
@@ -297,7 +299,10 @@ class Datastore:
         history = env.versions(self.client, self.name).get(self.name, [])
         # A datastore removed without purge_data left its credentials with its volume: read back below.
         credentials = self.credentials(history, image)
-        if credentials is None:
+        known = credentials is not None
+        if credentials is None and env.current(history):
+            credentials = ds.new_credentials(self.name)  # check mode only: stands in, never written or returned
+        elif credentials is None:
             volume = ds.volume_name(self.name)
             if any(v["Name"] == volume for v in self.client.api.volumes().get("Volumes") or []):
                 # New credentials would not open the old data (the engine keeps the users it has).
@@ -330,7 +335,7 @@ class Datastore:
             if not self.module.check_mode:
                 credentials = self.rotate(service_id, credentials, image, source, links)
         self.result["image"] = image
-        self.describe(None if self.module.check_mode and not env.current(history) else credentials, version)
+        self.describe(credentials if known or not self.module.check_mode else None, version)
         self.link(self.result.get("url"), links)
         if self.module._diff:
             self.result["diff"] = {"before": before, "after": {"service": True, "image": image, "engine": self.engine}}
@@ -362,7 +367,7 @@ class Datastore:
         (a restart), then in every linked app's URL. A refusal by the engine changes nothing."""
         if "rotate" not in self.spec:
             self.fail(f"the catalogue has no rotate command for {self.engine}.")
-        new = ds.new_credentials(self.name)["password"]
+        new = ds.new_password()
         code, errors = ds.run(self.client, self.ready(service_id), ds.per_source(self.spec["rotate"], source),
                               args=(new,))
         if code != 0:
@@ -376,6 +381,7 @@ class Datastore:
         self.apply(ds.desired_service(self.name, self.p["stack"], self.engine, self.spec, image, source,
                                       self.p["size"], self.node_id(), history, links))
         self.result["rotated"] = True
+        self.rotated = True
         return credentials
 
     def _spec_image(self):
@@ -424,7 +430,10 @@ class Datastore:
                 self.result["changed"] = True
                 self.result["links"][app] = var
                 if not self.module.check_mode:
-                    due = env.restart_due(history, services) or time.time() + self.p["restart_delay"]
+                    # After a rotation the old URL no longer logs in: the apps restart now, not later.
+                    delay = 0 if getattr(self, "rotated", False) else self.p["restart_delay"]
+                    pending = env.restart_due(history, services)
+                    due = min(pending, time.time() + delay) if pending is not None else time.time() + delay
                     env.write(self.client, app, history, change, due, services)
 
     def absent(self):

@@ -208,9 +208,8 @@ def parse_request(module: AnsibleModule) -> tuple[dict[str, str], list[str]]:
         remove = list(env) + list(p["names"] or [])
     problems = [problem for problem in map(store.check_key, list(wanted) + remove) if problem]
     # The type, never the value: the value may be a secret.
-    problems += [f"the value of {key} is of type {type(value).__name__}, not a string: quote it in YAML "
-                 f"(e.g. {key}: \"...\")" for key, value in wanted.items()
-                 if isinstance(key, str) and not isinstance(value, str)]
+    problems += [problem for problem in (store.check_value(key, value) for key, value in wanted.items()
+                                         if isinstance(key, str)) if problem]
     if problems:
         module.fail_json(msg=f"qoddi_env {p['name']}: nothing was changed, because " + "; ".join(problems) + ".")
     return wanted, remove
@@ -258,7 +257,8 @@ def main():
         now = time.time()
         due = store.restart_due(history, services)
         if result["changed"]:
-            due = due if due is not None else now + p["restart_delay"]
+            # Joins a pending restart, or brings it forward (restart_delay: 0 means now).
+            due = min(due, now + p["restart_delay"]) if due is not None else now + p["restart_delay"]
             if not module.check_mode:
                 store.write(client, app, history, change, due, services)
                 history = store.versions(client, app).get(app, [])

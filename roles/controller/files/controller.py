@@ -66,14 +66,19 @@ class Controller:
         if check_ages:
             self.next_age_check = now + self.age_check_every
         for app, services in sorted(apps.items()):
-            history = variables.get(app, [])
-            self.watch_rollbacks(app, services, history)
-            due = env.restart_due(history, services)
-            if due is not None and due <= now:
-                self.apply_variables(app, services, history, due, now)
-            elif check_ages:
-                self.restart_old(app, services, history, now)
-            self.collect(app, history, services)
+            # One app's trouble (an update conflict, a label edited by hand) must not stop the others.
+            try:
+                history = variables.get(app, [])
+                self.watch_rollbacks(app, services, history)
+                due = env.restart_due(history, services)
+                if due is not None and due <= now:
+                    self.apply_variables(app, services, history, due, now)
+                if check_ages:
+                    self.restart_old(app, services, history, now)
+                if not any(self.busy(service) for service in services):
+                    self.collect(app, history, services)
+            except Exception as exc:  # noqa: BLE001 - logged, and tried again at the next tick
+                log(f"{app}: error (will retry): {exc}")
         for app, history in variables.items():
             if app not in apps:
                 self.collect(app, history, others.get(app, []))
@@ -108,7 +113,7 @@ class Controller:
 
     def restart_old(self, app: str, services: list[dict], history: list, now: float) -> None:
         for service in services:
-            if self.busy(service):
+            if self.busy(service) or service["ID"] in self.applying:
                 continue
             running = [task for task in self.client.api.tasks(filters={"service": service["ID"]})
                        if task["Status"]["State"] == "running" and task.get("DesiredState") == "running"]

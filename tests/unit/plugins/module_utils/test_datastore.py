@@ -71,3 +71,12 @@ def test_a_changed_image_or_variables_version_means_an_update(catalogue):
     assert not ds.differs(current, base)
     assert ds.differs(current, desired("qoddi/postgres:b", 3))
     assert ds.differs(current, desired("qoddi/postgres:a", 4))
+
+
+def test_passwords_never_start_like_an_option():
+    assert all(ds.new_password()[0].isalnum() for _ in range(300))
+
+
+def test_credentials_given_by_hand_are_escaped_in_urls(catalogue):
+    url = ds.url(catalogue["postgres"], "db", {"user": "u", "password": "p@ss:w/rd#1", "database": "d"})
+    assert url == "postgres://u:p%40ss%3Aw%2Frd%231@db:5432/d"

@@ -62,7 +62,10 @@ def test_config_vars_are_compared_by_version_not_by_the_settings_digest():
     desired = _desired(secrets=[{"SecretName": "qoddi-env-blog-4"}], env_seq=5)
     # The controller applied versions 4-5 without touching org.qoddi.spec: nothing left to do.
     assert not deploy.differs(_service(desired, 2, ["qoddi-env-blog-4"], "5"), desired)
-    assert deploy.spec_digest(desired) == deploy.spec_digest(_desired())
+    # The version the release command last ran with is a setting: the controller restarts with new
+    # variables but does not release, so the next qoddi_app run must.
+    assert desired["labels"]["org.qoddi.release.env.seq"] == "5"
+    assert deploy.spec_digest(desired) != deploy.spec_digest(_desired(secrets=[{"SecretName": "qoddi-env-blog-4"}]))
     assert deploy.differs(_service(desired, 2, ["qoddi-env-blog-4"], "3"), desired)  # a removal pending
     assert deploy.differs(_service(desired, 2, ["qoddi-env-blog-2"], "5"), desired)
 

@@ -103,3 +103,18 @@ def test_the_read_script_returns_every_value_byte_for_byte(tmp_path):
     assert store.parse_read(output) == {"A": "two\nlines\n", "B": "", "C": "é = 1"}
     empty = store._READ_SCRIPT.replace("/run/secrets/qoddi-env", str(tmp_path / "none"))
     assert store.parse_read(subprocess.run(["sh", "-c", empty], capture_output=True, check=False).stdout) == {}
+
+
+@pytest.mark.parametrize(("value", "says"), [(5, "of type int"), ("", "is empty"), ("a\0b", "NUL"),
+                                             ("x" * (500 * 1024 + 1), "over 500 KiB")])
+def test_values_swarm_cannot_store_are_refused_without_quoting_them(value, says):
+    problem = store.check_value("K", value)
+    assert says in problem and (not isinstance(value, str) or not value or value not in problem)
+
+
+def test_a_version_the_previous_spec_mounts_is_kept_while_a_rollback_may_need_it():
+    history = [_v(1, "A", "1"), _v(2, "A", "2")]
+    updating = _svc(2, ["qoddi-env-blog-2"])
+    updating["PreviousSpec"] = _svc(1, ["qoddi-env-blog-1"])["Spec"]
+    assert store.garbage(history, [updating]) == []
+    assert [v.seq for v in store.garbage(history, [_svc(2, ["qoddi-env-blog-2"])])] == [1]
