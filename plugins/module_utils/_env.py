@@ -139,8 +139,12 @@ def applied_seq(service: dict) -> int:
 
 
 def _specs(service: dict) -> list[dict]:
-    """The service's spec and, while an update may still roll back to it, its previous one."""
-    return [service["Spec"]] + ([service["PreviousSpec"]] if service.get("PreviousSpec") else [])
+    """The service's spec and, while an update may still roll back to it, its previous one.
+
+    Once the update has completed Swarm no longer rolls back by itself, and the previous spec's
+    versions may go (else a rotated value would outlive its rotation until the next update)."""
+    settled = (service.get("UpdateStatus") or {}).get("State") in (None, "completed")
+    return [service["Spec"]] + ([service["PreviousSpec"]] if service.get("PreviousSpec") and not settled else [])
 
 
 def restart_due(history: list[Version], services: list[dict]) -> float | None:

@@ -116,5 +116,8 @@ def test_a_version_the_previous_spec_mounts_is_kept_while_a_rollback_may_need_it
     history = [_v(1, "A", "1"), _v(2, "A", "2")]
     updating = _svc(2, ["qoddi-env-blog-2"])
     updating["PreviousSpec"] = _svc(1, ["qoddi-env-blog-1"])["Spec"]
+    updating["UpdateStatus"] = {"State": "updating"}
     assert store.garbage(history, [updating]) == []
-    assert [v.seq for v in store.garbage(history, [_svc(2, ["qoddi-env-blog-2"])])] == [1]
+    # Once the update completed, Swarm will not roll back by itself: the old version may go.
+    updating["UpdateStatus"] = {"State": "completed"}
+    assert [v.seq for v in store.garbage(history, [updating])] == [1]
