@@ -134,8 +134,12 @@ def head(history: list[Version]) -> int:
     return history[-1].seq if history else 0
 
 
+def _seq_of(spec: dict) -> int:
+    return int((spec.get("Labels") or {}).get(LABEL + "env.seq", 0))
+
+
 def applied_seq(service: dict) -> int:
-    return int((service["Spec"].get("Labels") or {}).get(LABEL + "env.seq", 0))
+    return _seq_of(service["Spec"])
 
 
 def _specs(service: dict) -> list[dict]:
@@ -154,6 +158,13 @@ def restart_due(history: list[Version], services: list[dict]) -> float | None:
     floor = min(applied_seq(service) for service in services)
     dues = [v.due for v in history if v.seq > floor]
     return min(dues) if dues else None
+
+
+def schedule(history: list[Version], services: list[dict], delay: float, now: float) -> float:
+    """When a change made now is due: with the restart already pending, or ``delay`` from now if
+    that is sooner (so ``delay: 0`` brings a pending restart forward)."""
+    pending = restart_due(history, services)
+    return now + delay if pending is None else min(pending, now + delay)
 
 
 def plan(history: list[Version], wanted: dict[str, str], remove: list[str], purge: bool) -> dict:
@@ -218,8 +229,7 @@ def garbage(history: list[Version], services: list[dict]) -> list[Version]:
     """Versions nothing needs any more: replaced or removed values, and tombstones every service
     has moved past. A version a service still mounts is never garbage (Swarm would refuse anyway)."""
     # A rollback returns a service to its previous spec, whose versions Swarm no longer protects.
-    floor = min((int((spec.get("Labels") or {}).get(LABEL + "env.seq", 0)) for s in services for spec in _specs(s)),
-                default=float("inf"))
+    floor = min((_seq_of(spec) for s in services for spec in _specs(s)), default=float("inf"))
     in_use = set().union(*(mounted(s, previous=True) for s in services)) if services else set()
     settled = newest(history, floor)
     values = [v for v in history if v.name not in in_use and v.seq <= floor and settled.get(v.key) is not v]

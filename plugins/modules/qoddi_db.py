@@ -390,15 +390,10 @@ class Datastore:
         return self.current["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"].split("@")[0]
 
     def _wait_updated(self, service_id: str) -> None:
-        deadline = time.monotonic() + self.p["wait_timeout"]
-        while time.monotonic() < deadline:
-            status = (self.client.api.inspect_service(service_id).get("UpdateStatus") or {}).get("State")
-            if status in (None, "completed"):
-                return
-            if status.startswith("rollback") or status == "paused":
-                self.fail(f"the update did not become ready and Swarm rolled it back ({status}); the datastore "
-                          "runs as before.")
-            time.sleep(0.5)
+        try:
+            deploy.wait_converged(self.client, service_id, 1, True, self.p["wait_timeout"])
+        except deploy.DeployError as exc:
+            self.fail(f"{exc}. The datastore runs as before.", task_log=exc.log)
 
     def ready(self, service_id: str) -> str:
         if self.node_id() != self.client.info()["Swarm"]["NodeID"]:
@@ -432,9 +427,8 @@ class Datastore:
                 if not self.module.check_mode:
                     # After a rotation the old URL no longer logs in: the apps restart now, not later.
                     delay = 0 if getattr(self, "rotated", False) else self.p["restart_delay"]
-                    pending = env.restart_due(history, services)
-                    due = min(pending, time.time() + delay) if pending is not None else time.time() + delay
-                    env.write(self.client, app, history, change, due, services)
+                    env.write(self.client, app, history, change, env.schedule(history, services, delay, time.time()),
+                              services)
 
     def absent(self):
         history = env.versions(self.client, self.name).get(self.name, [])

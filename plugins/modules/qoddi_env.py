@@ -257,8 +257,7 @@ def main():
         now = time.time()
         due = store.restart_due(history, services)
         if result["changed"]:
-            # Joins a pending restart, or brings it forward (restart_delay: 0 means now).
-            due = min(due, now + p["restart_delay"]) if due is not None else now + p["restart_delay"]
+            due = store.schedule(history, services, p["restart_delay"], now)
             if not module.check_mode:
                 store.write(client, app, history, change, due, services)
                 history = store.versions(client, app).get(app, [])

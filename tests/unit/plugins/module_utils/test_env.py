@@ -121,3 +121,10 @@ def test_a_version_the_previous_spec_mounts_is_kept_while_a_rollback_may_need_it
     # Once the update completed, Swarm will not roll back by itself: the old version may go.
     updating["UpdateStatus"] = {"State": "completed"}
     assert [v.seq for v in store.garbage(history, [updating])] == [1]
+
+
+def test_schedule_joins_a_pending_restart_or_brings_it_forward():
+    history = [_v(1, "A", due=150)]
+    assert store.schedule(history, [_svc(0)], 60, 100) == 150  # joins
+    assert store.schedule(history, [_svc(0)], 0, 100) == 100  # brought forward
+    assert store.schedule(history, [_svc(1)], 60, 100) == 160  # nothing pending
