@@ -16,14 +16,13 @@ from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_requ
 
 try:
     import docker
-    from docker.errors import DockerException, NotFound
+    from docker.errors import DockerException
 
     HAS_DOCKER = True
     DOCKER_IMPORT_ERROR = None
 except ImportError:  # pragma: no cover - exercised by the missing-SDK message only
     docker = None
     DockerException = Exception
-    NotFound = Exception
     HAS_DOCKER = False
     DOCKER_IMPORT_ERROR = traceback.format_exc()
 

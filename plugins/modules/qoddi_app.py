@@ -271,7 +271,6 @@ from ansible_collections.qoddi.paas.plugins.module_utils._buildpack import (
 )
 from ansible_collections.qoddi.paas.plugins.module_utils._client import (
     DockerException,
-    NotFound,
     docker_argument_spec,
     docker_client,
 )
@@ -589,7 +588,7 @@ class App:
             for version in env_store.versions(self.client, self.name).get(self.name, []):
                 try:
                     self.client.api.remove_secret(version.id)
-                except NotFound:
+                except deploy.NotFound:
                     pass
             shutil.rmtree(self.state_dir, ignore_errors=True)
         self.module.exit_json(**self.result)

@@ -74,7 +74,7 @@ def test_a_changed_image_or_variables_version_means_an_update(catalogue):
 
 
 def test_passwords_never_start_like_an_option():
-    assert all(ds.new_password()[0].isalnum() for _ in range(300))
+    assert all(ds.new_password()[0].isalnum() for unused in range(300))
 
 
 def test_credentials_given_by_hand_are_escaped_in_urls(catalogue):
