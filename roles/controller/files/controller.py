@@ -12,7 +12,9 @@ Each tick (every QODDI_CONTROLLER_INTERVAL seconds), for every app:
   (start-first, health-checked) per service, however many variables changed;
 - restarts services whose oldest task is older than QODDI_MAX_AGE (24 h, like Heroku's daily
   restart: local writes never live longer);
-- removes config-var versions no task needs any more.
+- removes config-var versions no task needs any more;
+and every QODDI_CERTIFICATES_CHECK_EVERY seconds renews the certificates qoddi.paas.letsencrypt
+issued that are due, and swaps them into the running edge (certificates.py).
 
 It never reads a variable's value and logs keys and version numbers only.
 """
@@ -25,6 +27,7 @@ import os
 import sys
 import time
 
+import certificates
 import docker
 
 from ansible_collections.qoddi.paas.plugins.module_utils import _deploy as deploy
@@ -144,12 +147,16 @@ def main() -> int:
     max_age = float(os.environ.get("QODDI_MAX_AGE", "86400"))
     client = docker.from_env(timeout=30)
     controller = Controller(client, max_age, age_check_every=float(os.environ.get("QODDI_AGE_CHECK_EVERY", "60")))
-    log(f"qoddi controller started: every {interval:g} s; apps restart after {max_age / 3600:g} h at most")
+    check_every = float(os.environ.get("QODDI_CERTIFICATES_CHECK_EVERY", "3600"))
+    renewer = certificates.Renewer(client, "/etc/qoddi/acme", check_every)
+    log(f"qoddi controller started: every {interval:g} s; apps restart after {max_age / 3600:g} h at most; "
+        f"certificates checked every {renewer.every:g} s")
     while True:
-        try:
-            controller.tick()
-        except Exception as exc:  # noqa: BLE001 - an engine hiccup must not stop the controller
-            log(f"error (will retry): {exc}")
+        for duty in (controller.tick, lambda: renewer.tick(time.time())):
+            try:
+                duty()
+            except Exception as exc:  # noqa: BLE001 - an engine hiccup must not stop the controller
+                log(f"error (will retry): {exc}")
         time.sleep(interval)
 
 

@@ -1,0 +1,272 @@
+# Copyright (c) qoddi.paas contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Certificate renewal: the controller's timed TLS duty.
+
+qoddi.paas.letsencrypt issues the certificates when a playbook runs, on the first manager, and
+leaves in its directory (QODDI_ACME_DIR, mounted here): the account key, each domain's key, request
+(CSR) and certificate, and ``renewal.json`` saying which ACME directory it used. Between playbook
+runs this module keeps them fresh: a certificate with less than the role's fraction of its lifetime
+left is ordered again for the same request with certbot's ``acme`` library (the edge answers the
+http-01 challenge by itself from the account's thumbprint), and written where the role keeps it, so
+the role's next run finds it current and changes nothing.
+
+The edge then gets it without a reload: a one-off global job, on the edge's own image and placement,
+writes the file HAProxy loads at its next start and swaps the certificate in the running HAProxy
+through its runtime API (``set ssl cert`` then ``commit ssl cert``), on every edge node.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import tempfile
+import time
+
+try:  # the controller's image has Debian's python3-acme; the unit tests need only the pure parts
+    import josepy
+    from acme import challenges, messages
+    from acme import client as acme_client
+    from acme import errors as acme_errors
+except ImportError:  # pragma: no cover
+    josepy = None
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+SETTINGS = "renewal.json"
+EDGE = "qoddi-edge"
+EDGE_CONFIG = "/usr/local/etc/haproxy"
+EDGE_STATE = "/var/lib/haproxy"
+# The edge's second runtime socket, in its state directory (a bind mount) so the job can reach it.
+EDGE_SOCKET = EDGE_STATE + "/runtime.sock"
+LABEL = "org.qoddi.component"
+
+# Run by the job in the edge's image (sh and socat, as the edge's own reloads use): for each domain,
+# the new PEM (certificate chain, then key) arrives as a Swarm secret named after it. The file is
+# replaced first (a reload or restart loads it), then the running HAProxy swaps it in memory.
+INSTALL_SCRIPT = r"""
+set -eu
+SOCKET=$QODDI_EDGE_SOCKET
+for pem in /run/secrets/qoddi-cert/*; do
+  domain=$(basename "$pem")
+  file="$QODDI_EDGE_CONFIG/certs/$domain.pem"
+  cp "$pem" "$file.new" && chmod 0600 "$file.new" && mv "$file.new" "$file"
+  if [ -S "$SOCKET" ]; then
+    answer=$({ printf 'set ssl cert %s <<\n' "$file"; cat "$pem"; printf '\n'; } | socat stdio "unix:$SOCKET")
+    case "$answer" in *"Transaction created"*|*"Transaction updated"*) ;; *) echo "$domain: $answer" >&2; exit 1;; esac
+    answer=$(printf 'commit ssl cert %s\n' "$file" | socat stdio "unix:$SOCKET")
+    case "$answer" in *Success*) echo "$domain: installed";; *) echo "$domain: $answer" >&2; exit 1;; esac
+  else
+    echo "$domain: written; no running edge on this node"
+  fi
+done
+"""
+
+
+def log(message: str) -> None:
+    print(f"{datetime.datetime.now(datetime.UTC):%Y-%m-%dT%H:%M:%SZ} {message}", flush=True)
+
+
+def first_certificate(pem: bytes) -> x509.Certificate:
+    """The leaf of a full chain (the file starts with it)."""
+    end = b"-----END CERTIFICATE-----"
+    return x509.load_pem_x509_certificate(pem[: pem.index(end) + len(end)])
+
+
+def renewal_due(pem: bytes, fraction: float, now: float) -> bool:
+    """Less than ``fraction`` of the certificate's lifetime left (the role's rule, acme_renewal_due)."""
+    leaf = first_certificate(pem)
+    start = leaf.not_valid_before.replace(tzinfo=datetime.UTC).timestamp()
+    end = leaf.not_valid_after.replace(tzinfo=datetime.UTC).timestamp()
+    return end - now < (end - start) * fraction
+
+
+def read_settings(acme_dir: str) -> dict | None:
+    """What the letsencrypt role wrote; None when it never ran (or certificates are off)."""
+    try:
+        with open(os.path.join(acme_dir, SETTINGS), encoding="utf-8") as handle:
+            settings = json.load(handle)
+    except FileNotFoundError:
+        return None
+    return settings if settings.get("enabled", True) else None
+
+
+def due_domains(acme_dir: str, fraction: float, now: float) -> list[str]:
+    """Domains whose certificate, key and request the role left here, and that are due."""
+    due = []
+    for name in sorted(os.listdir(acme_dir)):
+        domain, extension = os.path.splitext(name)
+        if extension != ".crt" or not all(os.path.exists(os.path.join(acme_dir, domain + e)) for e in (".key", ".csr")):
+            continue
+        with open(os.path.join(acme_dir, name), "rb") as handle:
+            pem = handle.read()
+        try:
+            if renewal_due(pem, fraction, now):
+                due.append(domain)
+        except ValueError:  # unreadable: the role issues it again at its next run
+            log(f"certificate {domain}: unreadable, left to the letsencrypt role")
+    return due
+
+
+def write_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
+    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".qoddi-")
+    with os.fdopen(handle, "wb") as out:
+        out.write(data)
+    os.chmod(temporary, mode)
+    os.replace(temporary, path)
+
+
+class Acme:
+    """One ACME conversation with the account the letsencrypt role made (kept in ``account.key``)."""
+
+    def __init__(self, acme_dir: str, settings: dict):
+        self.acme_dir = acme_dir
+        with open(os.path.join(acme_dir, "account.key"), "rb") as handle:
+            key = serialization.load_pem_private_key(handle.read(), password=None)
+        self.key = josepy.JWKEC(key=key)
+        verify: bool | str = True
+        if settings.get("directory_ca"):
+            # A private ACME server's CA (pebble): the role copied it into the settings.
+            verify = os.path.join(tempfile.mkdtemp(prefix="qoddi-acme-"), "ca.pem")
+            write_atomic(verify, settings["directory_ca"].encode())
+        network = acme_client.ClientNetwork(
+            self.key, alg=josepy.ES256, verify_ssl=verify, user_agent="qoddi-controller"
+        )
+        self.client = acme_client.ClientV2(acme_client.ClientV2.get_directory(settings["directory"], network), network)
+        registration = messages.NewRegistration.from_data(terms_of_service_agreed=True)
+        try:
+            self.client.new_account(registration)
+        except acme_errors.ConflictError as known:  # the usual case: the role registered this key
+            network.account = messages.RegistrationResource(uri=known.location, body=messages.Registration())
+
+    def order(self, domain: str, timeout: float = 90) -> bytes:
+        with open(os.path.join(self.acme_dir, domain + ".csr"), "rb") as handle:
+            order = self.client.new_order(handle.read())
+        for authorization in order.authorizations:
+            if authorization.body.status == messages.STATUS_VALID:
+                continue
+            challenge = next(c for c in authorization.body.challenges if isinstance(c.chall, challenges.HTTP01))
+            self.client.answer_challenge(challenge, challenge.response(self.key))
+        deadline = datetime.datetime.now() + datetime.timedelta(seconds=timeout)
+        return self.client.poll_and_finalize(order, deadline).fullchain_pem.encode()
+
+
+def install_job(edge: dict, secrets: list[dict]) -> dict:
+    """The task template of the job that hands new certificates to every edge node.
+
+    The edge's own image and placement (so it runs where HAProxy runs and needs no other image),
+    and the edge's own configuration and state directories (the sources of its bind mounts).
+    """
+    template = edge["Spec"]["TaskTemplate"]
+    container = template["ContainerSpec"]
+    wanted = (EDGE_CONFIG, EDGE_STATE)
+    mounts = [dict(m, ReadOnly=False) for m in container.get("Mounts", []) if m.get("Target") in wanted]
+    return {
+        "ContainerSpec": {
+            "Image": container["Image"],
+            "Command": ["sh", "-c", INSTALL_SCRIPT],
+            "Env": [f"QODDI_EDGE_CONFIG={EDGE_CONFIG}", f"QODDI_EDGE_SOCKET={EDGE_SOCKET}"],
+            "Mounts": mounts,
+            "Secrets": secrets,
+            "Labels": {LABEL: "certificates"},
+        },
+        "Placement": template.get("Placement", {}),
+        "RestartPolicy": {"Condition": "none"},
+    }
+
+
+class Renewer:
+    """Checks every ``every`` seconds; a failed renewal is tried again at the next check."""
+
+    def __init__(self, client, acme_dir: str, every: float):
+        self.client = client
+        self.acme_dir = acme_dir
+        self.every = every
+        self.next_check = 0.0
+
+    def tick(self, now: float) -> None:
+        if now < self.next_check or not os.path.isdir(self.acme_dir):
+            return
+        self.next_check = now + self.every
+        settings = read_settings(self.acme_dir)
+        if settings is None:
+            return
+        due = due_domains(self.acme_dir, float(settings.get("renew_fraction", 1 / 3)), now)
+        if not due:
+            return
+        acme = Acme(self.acme_dir, settings)
+        renewed = {}
+        for domain in due:
+            try:
+                chain = acme.order(domain)
+            except Exception as exc:  # noqa: BLE001 - one domain's failure must not stop the others
+                log(f"certificate {domain}: renewal failed (next check in {self.every:g} s): {exc}")
+                continue
+            write_atomic(os.path.join(self.acme_dir, domain + ".crt"), chain)
+            with open(os.path.join(self.acme_dir, domain + ".key"), "rb") as handle:
+                renewed[domain] = chain + handle.read()
+            until = first_certificate(chain).not_valid_after
+            log(f"certificate {domain}: renewed, valid until {until:%Y-%m-%dT%H:%M:%SZ}")
+        if renewed:
+            self.install(renewed)
+
+    def install(self, pems: dict[str, bytes], timeout: float = 120) -> None:
+        try:
+            edge = self.client.api.inspect_service(EDGE)
+        except Exception:  # noqa: BLE001 - no edge yet: the edge playbook installs the files later
+            log("certificates: no edge service; the edge playbook installs them when it runs")
+            return
+        self.sweep()
+        stamp = f"{time.time():.0f}"
+        secrets = []
+        for domain, pem in sorted(pems.items()):
+            name = f"qoddi-cert-{domain}-{stamp}"
+            secret = self.client.api.create_secret(name, pem, labels={LABEL: "certificate"})
+            target = {"Name": f"/run/secrets/qoddi-cert/{domain}", "UID": "0", "GID": "0", "Mode": 0o400}
+            secrets.append({"SecretID": secret["ID"], "SecretName": name, "File": target})
+        name = f"qoddi-certs-{stamp}"
+        job = self.client.api.create_service(install_job(edge, secrets), name=name,
+                                             labels={LABEL: "certificates"}, mode={"GlobalJob": {}})
+        try:
+            states = self.wait(job["ID"], timeout)
+            failed = [t for t in states if t["Status"]["State"] != "complete"]
+            if failed:
+                log(f"certificates: install failed on {len(failed)} of {len(states)} edge nodes: "
+                    + "; ".join(t["Status"].get("Err") or t["Status"]["State"] for t in failed))
+            else:
+                log(f"certificates: {', '.join(sorted(pems))} installed on {len(states)} edge node(s) without a reload")
+        finally:
+            self.client.api.remove_service(job["ID"])
+            self.remove_secrets([s["SecretID"] for s in secrets])
+
+    def sweep(self) -> None:
+        """What an interrupted install (a controller restarted mid-way) left behind."""
+        for job in self.client.api.services(filters={"label": f"{LABEL}=certificates"}):
+            self.client.api.remove_service(job["ID"])
+        self.remove_secrets([s["ID"] for s in self.client.api.secrets(filters={"label": f"{LABEL}=certificate"})])
+
+    def wait(self, service_id: str, timeout: float) -> list[dict]:
+        deadline = time.time() + timeout
+        while True:
+            tasks = self.client.api.tasks(filters={"service": service_id})
+            done = [t for t in tasks if t["Status"]["State"] in ("complete", "failed", "rejected", "shutdown")]
+            if tasks and len(done) == len(tasks) or time.time() > deadline:
+                return tasks
+            time.sleep(0.5)
+
+    def remove_secrets(self, ids: list[str]) -> None:
+        for _ in range(20):  # the job's tasks let go of them a moment after the service is gone
+            ids = [i for i in ids if not self.try_remove(i)]
+            if not ids:
+                return
+            time.sleep(0.5)
+        log(f"certificates: {len(ids)} secret(s) still in use; removed at the next renewal")
+
+    def try_remove(self, secret_id: str) -> bool:
+        try:
+            self.client.api.remove_secret(secret_id)
+            return True
+        except Exception:  # noqa: BLE001
+            return False
