@@ -130,7 +130,7 @@ def desired_service(app: str, stack: str, process: str, command: str, image: str
     environment.setdefault("WEB_CONCURRENCY", str(web_concurrency(size)))
     labels = {LABEL + "app": app, LABEL + "stack": stack, LABEL + "process": process,
               LABEL + "release": str(release), LABEL + "revision": revision, LABEL + "env.seq": str(env_seq),
-              # The variables the release command last ran with (the controller changes env.seq only).
+              # The variables the release command last ran with (the controller runs it too).
               LABEL + "release.env.seq": str(env_seq)}
     networks = [network_name(stack)]
     if process == "web":
@@ -318,7 +318,8 @@ def run_release(client, app: str, stack: str, command: str, image: str, secrets:
         ),
         name=name,
         labels={LABEL + "app": app, LABEL + "job": "release"},
-        mode=types.ServiceMode("replicated-job", concurrency=1, replicas=1),
+        # As the API spells it: the controller's SDK (Debian 12's docker 5.0) has no job modes.
+        mode={"ReplicatedJob": {"MaxConcurrent": 1, "TotalCompletions": 1}},
     )["ID"]
     try:
         deadline = time.monotonic() + timeout

@@ -75,11 +75,16 @@ def first_certificate(pem: bytes) -> x509.Certificate:
     return x509.load_pem_x509_certificate(pem[: pem.index(end) + len(end)])
 
 
+def validity(leaf: x509.Certificate) -> tuple[datetime.datetime, datetime.datetime]:
+    """Start and end, aware (Debian 12's cryptography 38 has only the naive UTC properties)."""
+    if hasattr(leaf, "not_valid_after_utc"):
+        return leaf.not_valid_before_utc, leaf.not_valid_after_utc
+    return leaf.not_valid_before.replace(tzinfo=datetime.UTC), leaf.not_valid_after.replace(tzinfo=datetime.UTC)
+
+
 def renewal_due(pem: bytes, fraction: float, now: float) -> bool:
     """Less than ``fraction`` of the certificate's lifetime left (the role's rule, acme_renewal_due)."""
-    leaf = first_certificate(pem)
-    start = leaf.not_valid_before.replace(tzinfo=datetime.UTC).timestamp()
-    end = leaf.not_valid_after.replace(tzinfo=datetime.UTC).timestamp()
+    start, end = (moment.timestamp() for moment in validity(first_certificate(pem)))
     return end - now < (end - start) * fraction
 
 
@@ -207,7 +212,7 @@ class Renewer:
             write_atomic(os.path.join(self.acme_dir, domain + ".crt"), chain)
             with open(os.path.join(self.acme_dir, domain + ".key"), "rb") as handle:
                 renewed[domain] = chain + handle.read()
-            until = first_certificate(chain).not_valid_after
+            until = validity(first_certificate(chain))[1]
             log(f"certificate {domain}: renewed, valid until {until:%Y-%m-%dT%H:%M:%SZ}")
         if renewed:
             self.install(renewed)

@@ -8,7 +8,8 @@ engine through its socket and keeps no state of its own: what is due lives in th
 of services and of config-var secrets), so a restarted controller picks up where it stopped.
 
 Each tick (every QODDI_CONTROLLER_INTERVAL seconds), for every app:
-- applies config vars changed with qoddi_env once their restart is due: one rolling update
+- applies config vars changed with qoddi_env once their restart is due: the Procfile's release
+  command first (a config change is a new release, as on Heroku), then one rolling update
   (start-first, health-checked) per service, however many variables changed;
 - restarts services whose oldest task is older than QODDI_MAX_AGE (24 h, like Heroku's daily
   restart: local writes never live longer);
@@ -47,8 +48,9 @@ def age_seconds(timestamp: str, now: float) -> float:
 
 
 class Controller:
-    def __init__(self, client, max_age: float, age_check_every: float = 60.0):
+    def __init__(self, client, max_age: float, age_check_every: float = 60.0, release_timeout: int = 600):
         self.client = client
+        self.release_timeout = release_timeout
         self.max_age = max_age
         self.age_check_every = age_check_every
         self.next_age_check = 0.0
@@ -92,15 +94,45 @@ class Controller:
     def apply_variables(self, app: str, services: list[dict], history: list, due: float, now: float) -> None:
         head = env.head(history)
         keys = sorted({v.key for v in history if v.seq > min(env.applied_seq(s) for s in services)})
-        for service in services:
-            if env.applied_seq(service) >= head or self.busy(service) or self.rolled_back.get(service["ID"]) == head:
-                continue
-            name = service["Spec"]["Name"]
+        waiting = [s for s in services if env.applied_seq(s) < head and not self.busy(s)
+                   and self.rolled_back.get(s["ID"]) != head]
+        if not waiting:
+            return
+        log(f"restart {app}: config vars changed ({', '.join(keys)}; now version {head}), due {now - due:.1f} s ago "
+            f"({', '.join(s['Spec']['Name'] for s in waiting)})")
+        if not self.release(app, services, history, head):
+            return
+        for service in waiting:
             spec = env.with_variables(json.loads(json.dumps(service["Spec"])), history)
+            spec["Labels"][LABEL + "release.env.seq"] = str(head)
             deploy.update_spec(self.client, service, spec)
             self.applying[service["ID"]] = head
-            log(f"restart {name}: config vars changed ({', '.join(keys)}; now version {head}), "
-                f"due {now - due:.1f} s ago")
+
+    def release(self, app: str, services: list[dict], history: list, head: int) -> bool:
+        """Heroku's rule: new config vars make a new release, whose release command runs first (a new
+        DATABASE_URL is migrated before the app uses it). False when it failed: the app keeps its
+        variables until they change again or qoddi_app runs. Its output is not logged: it may hold
+        the values."""
+        labels = services[0]["Spec"]["Labels"]
+        if all(s["Spec"]["Labels"].get(LABEL + "release.env.seq") == str(head) for s in services):
+            return True
+        image = services[0]["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"].split("@")[0]
+        procfile = self.client.api.inspect_image(image)["Config"].get("Labels") or {}
+        command = dict(line.split(": ", 1) for line in procfile.get(LABEL + "procfile", "").splitlines()
+                       if ": " in line).get("release")
+        if not command:
+            return True
+        try:
+            deploy.run_release(self.client, app, labels[LABEL + "stack"], command, image, env.references(history),
+                               int(labels.get(LABEL + "release", "0")), self.release_timeout)
+        except deploy.DeployError as exc:
+            for service in services:
+                self.rolled_back[service["ID"]] = head
+            log(f"{app}: the release command failed with config vars version {head} ({str(exc).split(';')[0]}); "
+                "the app keeps its previous config vars until they change again or qoddi_app runs")
+            return False
+        log(f"{app}: release command ran with config vars version {head}")
+        return True
 
     def watch_rollbacks(self, app: str, services: list[dict], history: list) -> None:
         for service in services:

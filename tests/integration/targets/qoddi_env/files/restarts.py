@@ -1,9 +1,10 @@
 """Measure one app's restarts since a moment: print a JSON summary.
 
 usage: restarts.py APP SINCE_EPOCH TASK_ID... (the tasks that ran before that moment)
-new_tasks: tasks of the app made since then; started_after: seconds from SINCE_EPOCH to the start of
-the service's last update; took: how long that update lasted; logged: the controller's log lines
-about restarting the app since then.
+new_tasks: tasks of the app made since then; started_after: seconds from SINCE_EPOCH to the moment the
+controller began the restart (its log line; the release command runs first, then the rolling
+update); update_after: to the start of the service's last update; took: how long that update lasted;
+logged: the controller's log lines about restarting the app since then.
 """
 import datetime
 import json
@@ -28,13 +29,16 @@ def main():
     tasks = json.loads(docker("inspect", *docker("service", "ps", "-q", app).split()))
     update = service.get("UpdateStatus") or {}
     started, completed = update.get("StartedAt"), update.get("CompletedAt")
-    logs = subprocess.run(["docker", "service", "logs", "--raw", "--since", str(int(since)), "qoddi-controller"],
-                          capture_output=True, text=True, check=True)
+    logs = subprocess.run(["docker", "service", "logs", "--raw", "--timestamps", "--since", str(int(since)),
+                           "qoddi-controller"], capture_output=True, text=True, check=True)
+    # Each line: the engine's timestamp (nanoseconds), then the controller's own line.
+    logged = [line.split(" ", 1) for line in (logs.stdout + logs.stderr).splitlines() if f"restart {app}:" in line]
     print(json.dumps({
         "new_tasks": len([t for t in tasks if t["ID"] not in before]),
-        "started_after": round(epoch(started) - since, 1) if started else None,
+        "started_after": round(epoch(logged[0][0]) - since, 1) if logged else None,
+        "update_after": round(epoch(started) - since, 1) if started else None,
         "took": round(epoch(completed) - epoch(started), 1) if started and completed else None,
-        "logged": [line for line in (logs.stdout + logs.stderr).splitlines() if f"restart {app}:" in line],
+        "logged": [text for unused_stamp, text in logged],
     }))
 
 

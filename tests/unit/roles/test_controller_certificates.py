@@ -1,0 +1,115 @@
+# Copyright (c) qoddi.paas contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The controller's certificate renewal: what is due, what the letsencrypt role left, the install job.
+
+The ACME conversation and the job themselves run against pebble and the real edge in the edge
+integration target; here, the decisions.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.util
+import json
+import pathlib
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+FILE = pathlib.Path(__file__).parents[3] / "roles" / "controller" / "files" / "certificates.py"
+spec = importlib.util.spec_from_file_location("certificates", FILE)
+certificates = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(certificates)
+
+START = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+
+
+def certificate(days: int = 90) -> bytes:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "a.example.test")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(START)
+        .not_valid_after(START + datetime.timedelta(days=days))
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def at(days: float) -> float:
+    return (START + datetime.timedelta(days=days)).timestamp()
+
+
+@pytest.mark.parametrize(("day", "due"), [(0, False), (59, False), (60.5, True), (89, True), (120, True)])
+def test_due_once_less_than_a_third_of_the_lifetime_is_left(day, due):
+    assert certificates.renewal_due(certificate(90), 1 / 3, at(day)) is due
+
+
+def test_the_leaf_of_a_full_chain_decides():
+    chain = certificate(90) + certificate(3650)  # leaf first, then a long-lived issuer
+    assert certificates.renewal_due(chain, 1 / 3, at(70))
+
+
+def write_domain(directory: pathlib.Path, domain: str, pem: bytes, parts=(".key", ".csr")) -> None:
+    (directory / f"{domain}.crt").write_bytes(pem)
+    for part in parts:
+        (directory / f"{domain}{part}").write_bytes(b"x")
+
+
+def test_due_domains_are_those_the_role_left_whole_and_due(tmp_path):
+    write_domain(tmp_path, "old.example.test", certificate(90))
+    write_domain(tmp_path, "young.example.test", certificate(3650))
+    write_domain(tmp_path, "nokey.example.test", certificate(90), parts=(".csr",))
+    write_domain(tmp_path, "broken.example.test", b"not a certificate")
+    (tmp_path / "account.key").write_bytes(b"x")
+    assert certificates.due_domains(str(tmp_path), 1 / 3, at(80)) == ["old.example.test"]
+
+
+def test_settings_absent_or_disabled_mean_no_renewal(tmp_path):
+    assert certificates.read_settings(str(tmp_path)) is None
+    (tmp_path / certificates.SETTINGS).write_text(json.dumps({"enabled": False, "directory": "https://x/dir"}))
+    assert certificates.read_settings(str(tmp_path)) is None
+    (tmp_path / certificates.SETTINGS).write_text(json.dumps({"enabled": True, "directory": "https://x/dir"}))
+    assert certificates.read_settings(str(tmp_path))["directory"] == "https://x/dir"
+
+
+def test_the_install_job_runs_where_the_edge_runs_with_its_directories_writable():
+    edge = {
+        "Spec": {
+            "TaskTemplate": {
+                "ContainerSpec": {
+                    "Image": "qoddi/haproxy:bookworm-1",
+                    "Mounts": [
+                        {"Source": "/etc/qoddi/haproxy", "Target": certificates.EDGE_CONFIG, "ReadOnly": True},
+                        {"Source": "/var/lib/qoddi/haproxy", "Target": certificates.EDGE_STATE},
+                        {"Source": "/elsewhere", "Target": "/other"},
+                    ],
+                },
+                "Placement": {"Constraints": ["node.labels.qoddi.role == edge"]},
+            }
+        }
+    }
+    secrets = [{"SecretID": "s1", "SecretName": "qoddi-cert-a-1", "File": {"Name": "/run/secrets/qoddi-cert/a"}}]
+    job = certificates.install_job(edge, secrets)
+    container = job["ContainerSpec"]
+    assert container["Image"] == "qoddi/haproxy:bookworm-1"
+    assert [m["Source"] for m in container["Mounts"]] == ["/etc/qoddi/haproxy", "/var/lib/qoddi/haproxy"]
+    assert not any(m["ReadOnly"] for m in container["Mounts"])
+    assert container["Secrets"] == secrets
+    assert job["Placement"] == {"Constraints": ["node.labels.qoddi.role == edge"]}
+    assert job["RestartPolicy"] == {"Condition": "none"}
+    # The socket the script talks to is the edge's second runtime socket, in its state directory.
+    assert f"QODDI_EDGE_SOCKET={certificates.EDGE_STATE}/runtime.sock" in container["Env"]
+
+
+def test_the_role_and_the_edge_agree_on_the_runtime_socket():
+    template = (FILE.parents[2] / "haproxy" / "templates" / "haproxy.cfg.j2").read_text()
+    assert f"stats socket {certificates.EDGE_SOCKET} " in template
