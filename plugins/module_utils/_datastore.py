@@ -174,15 +174,17 @@ def local_container(client, service_id: str, timeout: int = 120, healthy: bool =
     raise DatastoreError(f"the datastore did not become ready within {timeout} s ({last})")
 
 
-def run(client, container: str, command: str, stdout=None, args: tuple = ()) -> tuple[int, bytes]:
+def run(client, container: str, command: str, stdout=None, args: tuple = (),
+        environment: dict | None = None) -> tuple[int, bytes]:
     """Run ``command`` in the container with the datastore's config vars exported ($1...: ``args``).
 
     stdout: a file object that receives the standard output as it comes (a dump can be large).
-    Returns the exit code and the standard error.
+    environment: for secrets (a new password): an exec's arguments show in ``docker events`` and in
+    the container's process list, its environment does not. Returns the exit code and the standard error.
     """
     script = PROLOGUE.replace('exec "$@"', command)
     exec_id = client.api.exec_create(container, ["sh", "-c", script, "qoddi-datastore", *args],
-                                     stdout=True, stderr=True, user="0")
+                                     stdout=True, stderr=True, user="0", environment=environment)
     errors = io.BytesIO()
     for out, err in client.api.exec_start(exec_id, stream=True, demux=True):
         if out and stdout is not None:

@@ -369,7 +369,7 @@ class Datastore:
             self.fail(f"the catalogue has no rotate command for {self.engine}.")
         new = ds.new_password()
         code, errors = ds.run(self.client, self.ready(service_id), ds.per_source(self.spec["rotate"], source),
-                              args=(new,))
+                              environment={"QODDI_NEW_PASSWORD": new})
         if code != 0:
             self.fail(f"the engine refused the new password (exit {code}: {errors.decode(errors='replace')[-300:]}); "
                       "nothing was changed.")

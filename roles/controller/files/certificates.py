@@ -262,7 +262,7 @@ class Renewer:
             time.sleep(0.5)
 
     def remove_secrets(self, ids: list[str]) -> None:
-        for _ in range(20):  # the job's tasks let go of them a moment after the service is gone
+        for unused_attempt in range(20):  # the job's tasks let go of them a moment after the service is gone
             ids = [i for i in ids if not self.try_remove(i)]
             if not ids:
                 return

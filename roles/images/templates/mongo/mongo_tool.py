@@ -1,7 +1,7 @@
 """What the official mongo image's tools do for the SecantusDB stand-in, with pymongo.
 
 usage: mongo_tool.py create-root PORT   (MONGO_INITDB_ROOT_USERNAME/PASSWORD, at the first start)
-       mongo_tool.py rotate PASSWORD     (the root user's new password, set with the current one)
+       mongo_tool.py rotate              (the root user's new password, from QODDI_NEW_PASSWORD)
        mongo_tool.py dump               (every database but admin/local/config, to stdout)
        mongo_tool.py restore FILE       (drops and reloads the collections the dump holds)
 A dump is one JSON line per document, in MongoDB's canonical Extended JSON, so every BSON type
@@ -74,7 +74,7 @@ if __name__ == "__main__":
     if command == "create-root":
         create_root(sys.argv[2])
     elif command == "rotate":
-        rotate(sys.argv[2])
+        rotate(os.environ["QODDI_NEW_PASSWORD"])
     elif command == "dump":
         dump()
     elif command == "restore":
