@@ -262,12 +262,13 @@ class Renewer:
             time.sleep(0.5)
 
     def remove_secrets(self, ids: list[str]) -> None:
-        for unused_attempt in range(20):  # the job's tasks let go of them a moment after the service is gone
+        deadline = time.monotonic() + 10  # the job's tasks let go of them a moment after the service is gone
+        while ids and time.monotonic() < deadline:
             ids = [i for i in ids if not self.try_remove(i)]
-            if not ids:
-                return
-            time.sleep(0.5)
-        log(f"certificates: {len(ids)} secret(s) still in use; removed at the next renewal")
+            if ids:
+                time.sleep(0.5)
+        if ids:
+            log(f"certificates: {len(ids)} secret(s) still in use; removed at the next renewal")
 
     def try_remove(self, secret_id: str) -> bool:
         try:

@@ -128,7 +128,8 @@ class Controller:
         except deploy.DeployError as exc:
             for service in services:
                 self.rolled_back[service["ID"]] = head
-            log(f"{app}: the release command failed with config vars version {head} ({str(exc).split(';', maxsplit=1)[0]}); "
+            reason = str(exc).split(";", maxsplit=1)[0]
+            log(f"{app}: the release command failed with config vars version {head} ({reason}); "
                 "the app keeps its previous config vars until they change again or qoddi_app runs")
             return False
         log(f"{app}: release command ran with config vars version {head}")
