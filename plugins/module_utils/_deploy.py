@@ -298,15 +298,17 @@ def _await_rollback(client, service_id: str, deadline: float) -> None:
 
 
 def run_release(client, app: str, stack: str, command: str, image: str, secrets: list[dict],
-                release: int, timeout: int) -> list[str]:
+                release: int, timeout: int, name: str = "") -> list[str]:
     """Run the Procfile's release command once from the new image; returns its log.
 
     A Swarm job (not a container) so that it runs on any node that can reach the stack network,
     with the same environment as the app. Raises DeployError when it fails.
     """
-    name = f"{app}--release-{release}"
+    name = name or f"{app}--release-{release}"
+    # Swarm's name filter matches prefixes (release-1 would match release-12): compare whole names.
     for stale in client.api.services(filters={"name": name}):
-        client.api.remove_service(stale["ID"])
+        if stale["Spec"]["Name"] == name:
+            client.api.remove_service(stale["ID"])
     environment = dict(QODDI_APP=app, QODDI_PROCESS="release", QODDI_RELEASE=str(release))
     service = client.api.create_service(
         task_template=types.TaskTemplate(

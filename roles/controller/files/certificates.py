@@ -47,21 +47,32 @@ LABEL = "org.qoddi.component"
 # the new PEM (certificate chain, then key) arrives as a Swarm secret named after it. The file is
 # replaced first (a reload or restart loads it), then the running HAProxy swaps it in memory.
 INSTALL_SCRIPT = r"""
-set -eu
+set -u
 SOCKET=$QODDI_EDGE_SOCKET
+status=0
 for pem in /run/secrets/qoddi-cert/*; do
-  domain=$(basename "$pem")
+  case "$pem" in *.domain) continue;; esac
+  domain=$(cat "$pem.domain")
   file="$QODDI_EDGE_CONFIG/certs/$domain.pem"
-  cp "$pem" "$file.new" && chmod 0600 "$file.new" && mv "$file.new" "$file"
-  if [ -S "$SOCKET" ]; then
-    answer=$({ printf 'set ssl cert %s <<\n' "$file"; cat "$pem"; printf '\n'; } | socat stdio "unix:$SOCKET")
-    case "$answer" in *"Transaction created"*|*"Transaction updated"*) ;; *) echo "$domain: $answer" >&2; exit 1;; esac
-    answer=$(printf 'commit ssl cert %s\n' "$file" | socat stdio "unix:$SOCKET")
-    case "$answer" in *Success*) echo "$domain: installed";; *) echo "$domain: $answer" >&2; exit 1;; esac
-  else
-    echo "$domain: written; no running edge on this node"
-  fi
+  # Only a certificate the edge serves (the role removes the others); written beside certs/, where
+  # HAProxy would load a half-written file, then moved in.
+  if [ ! -f "$file" ]; then echo "$domain: not served by this edge, skipped"; continue; fi
+  cp "$pem" "$QODDI_EDGE_CONFIG/.qoddi-cert.new" && chmod 0600 "$QODDI_EDGE_CONFIG/.qoddi-cert.new" &&
+    mv "$QODDI_EDGE_CONFIG/.qoddi-cert.new" "$file" || { status=1; continue; }
+  if [ ! -S "$SOCKET" ]; then echo "$domain: written; no running edge on this node"; continue; fi
+  answer=$({ printf 'set ssl cert %s <<\n' "$file"; cat "$pem"; printf '\n'; } | socat stdio "unix:$SOCKET")
+  case "$answer" in
+    *"Transaction created"*|*"Transaction updated"*) ;;
+    *) echo "$domain: $answer" >&2; status=1; continue;;
+  esac
+  answer=$(printf 'commit ssl cert %s\n' "$file" | socat stdio "unix:$SOCKET")
+  case "$answer" in
+    *Success*) echo "$domain: installed";;
+    # HAProxy allows one open transaction: never leave one behind.
+    *) echo "$domain: $answer" >&2; printf 'abort ssl cert %s\n' "$file" | socat stdio "unix:$SOCKET"; status=1;;
+  esac
 done
+exit $status
 """
 
 
@@ -98,12 +109,15 @@ def read_settings(acme_dir: str) -> dict | None:
     return settings if settings.get("enabled", True) else None
 
 
-def due_domains(acme_dir: str, fraction: float, now: float) -> list[str]:
-    """Domains whose certificate, key and request the role left here, and that are due."""
+def due_domains(acme_dir: str, fraction: float, now: float, served: list[str] | None = None) -> list[str]:
+    """Domains the edge serves (``served``: the role's list at its last run; None: all) whose
+    certificate, key and request the role left here, and that are due."""
     due = []
     for name in sorted(os.listdir(acme_dir)):
         domain, extension = os.path.splitext(name)
-        if extension != ".crt" or not all(os.path.exists(os.path.join(acme_dir, domain + e)) for e in (".key", ".csr")):
+        if extension != ".crt" or (served is not None and domain not in served):
+            continue
+        if not all(os.path.exists(os.path.join(acme_dir, domain + e)) for e in (".key", ".csr")):
             continue
         with open(os.path.join(acme_dir, name), "rb") as handle:
             pem = handle.read()
@@ -134,7 +148,7 @@ class Acme:
         verify: bool | str = True
         if settings.get("directory_ca"):
             # A private ACME server's CA (pebble): the role copied it into the settings.
-            verify = os.path.join(tempfile.mkdtemp(prefix="qoddi-acme-"), "ca.pem")
+            verify = os.path.join(tempfile.gettempdir(), "qoddi-acme-directory-ca.pem")
             write_atomic(verify, settings["directory_ca"].encode())
         network = acme_client.ClientNetwork(
             self.key, alg=josepy.ES256, verify_ssl=verify, user_agent="qoddi-controller"
@@ -198,52 +212,72 @@ class Renewer:
         settings = read_settings(self.acme_dir)
         if settings is None:
             return
-        due = due_domains(self.acme_dir, float(settings.get("renew_fraction", 1 / 3)), now)
-        if not due:
-            return
-        acme = Acme(self.acme_dir, settings)
-        renewed = {}
-        for domain in due:
-            try:
-                chain = acme.order(domain)
-            except Exception as exc:  # noqa: BLE001 - one domain's failure must not stop the others
-                log(f"certificate {domain}: renewal failed (next check in {self.every:g} s): {exc}")
-                continue
-            write_atomic(os.path.join(self.acme_dir, domain + ".crt"), chain)
-            with open(os.path.join(self.acme_dir, domain + ".key"), "rb") as handle:
-                renewed[domain] = chain + handle.read()
-            until = validity(first_certificate(chain))[1]
-            log(f"certificate {domain}: renewed, valid until {until:%Y-%m-%dT%H:%M:%SZ}")
-        if renewed:
-            self.install(renewed)
+        served = settings.get("domains")
+        due = due_domains(self.acme_dir, float(settings.get("renew_fraction", 1 / 3)), now, served)
+        # Renewed earlier but not yet in the edge (no edge then, a failed job): a marker file says so,
+        # so a restarted controller tries again too.
+        pending = [d for d in sorted(served or []) if os.path.exists(self.marker(d)) and d not in due]
+        if due:
+            acme = Acme(self.acme_dir, settings)
+            for domain in due:
+                try:
+                    chain = acme.order(domain)
+                except Exception as exc:  # noqa: BLE001 - one domain's failure must not stop the others
+                    log(f"certificate {domain}: renewal failed (next check in {self.every:g} s): {exc}")
+                    continue
+                write_atomic(os.path.join(self.acme_dir, domain + ".crt"), chain)
+                write_atomic(self.marker(domain), b"")
+                pending.append(domain)
+                until = validity(first_certificate(chain))[1]
+                log(f"certificate {domain}: renewed, valid until {until:%Y-%m-%dT%H:%M:%SZ}")
+        if pending and self.install(sorted(pending)):
+            for domain in pending:
+                os.unlink(self.marker(domain))
 
-    def install(self, pems: dict[str, bytes], timeout: float = 120) -> None:
+    def marker(self, domain: str) -> str:
+        return os.path.join(self.acme_dir, f"{domain}.to-install")
+
+    def pem(self, domain: str) -> bytes:
+        """What the edge loads: the chain, then the key (as the role installs it). No blank line: it
+        would end HAProxy's runtime payload early."""
+        parts = []
+        for extension in (".crt", ".key"):
+            with open(os.path.join(self.acme_dir, domain + extension), "rb") as handle:
+                parts.append(handle.read())
+        return b"".join(line + b"\n" for line in b"".join(parts).splitlines() if line.strip())
+
+    def install(self, domains: list[str], timeout: float = 120) -> bool:
+        """Hand the domains' certificates to every edge node; True once every node has them."""
         try:
             edge = self.client.api.inspect_service(EDGE)
-        except Exception:  # noqa: BLE001 - no edge yet: the edge playbook installs the files later
-            log("certificates: no edge service; the edge playbook installs them when it runs")
-            return
+        except Exception:  # noqa: BLE001 - no edge yet: tried again at the next check
+            log(f"certificates: no edge service to give {', '.join(domains)} to; next check in {self.every:g} s")
+            return False
         self.sweep()
         stamp = f"{time.time():.0f}"
-        secrets = []
-        for domain, pem in sorted(pems.items()):
-            name = f"qoddi-cert-{domain}-{stamp}"
-            secret = self.client.api.create_secret(name, pem, labels={LABEL: "certificate"})
-            target = {"Name": f"/run/secrets/qoddi-cert/{domain}", "UID": "0", "GID": "0", "Mode": 0o400}
-            secrets.append({"SecretID": secret["ID"], "SecretName": name, "File": target})
-        name = f"qoddi-certs-{stamp}"
-        job = self.client.api.create_service(install_job(edge, secrets), name=name,
-                                             labels={LABEL: "certificates"}, mode={"GlobalJob": {}})
+        secrets, job = [], None
         try:
+            for index, domain in enumerate(domains):
+                # Secret names have 64 characters at most, domains up to 253: numbered, the domain beside.
+                for suffix, data in (("", self.pem(domain)), (".domain", domain.encode())):
+                    name = f"qoddi-cert-{stamp}-{index}{suffix.replace('.', '-')}"
+                    secret = self.client.api.create_secret(name, data, labels={LABEL: "certificate"})
+                    target = {"Name": f"/run/secrets/qoddi-cert/{index}{suffix}", "UID": "0", "GID": "0", "Mode": 0o400}
+                    secrets.append({"SecretID": secret["ID"], "SecretName": name, "File": target})
+            job = self.client.api.create_service(install_job(edge, secrets), name=f"qoddi-certs-{stamp}",
+                                                 labels={LABEL: "certificates"}, mode={"GlobalJob": {}})
             states = self.wait(job["ID"], timeout)
             failed = [t for t in states if t["Status"]["State"] != "complete"]
-            if failed:
-                log(f"certificates: install failed on {len(failed)} of {len(states)} edge nodes: "
-                    + "; ".join(t["Status"].get("Err") or t["Status"]["State"] for t in failed))
-            else:
-                log(f"certificates: {', '.join(sorted(pems))} installed on {len(states)} edge node(s) without a reload")
+            if failed or not states:
+                log(f"certificates: install failed on {len(failed)} of {len(states)} edge node(s) "
+                    f"({'; '.join(t['Status'].get('Err') or t['Status']['State'] for t in failed)}); "
+                    f"next check in {self.every:g} s")
+                return False
+            log(f"certificates: {', '.join(domains)} installed on {len(states)} edge node(s) without a reload")
+            return True
         finally:
-            self.client.api.remove_service(job["ID"])
+            if job is not None:
+                self.client.api.remove_service(job["ID"])
             self.remove_secrets([s["SecretID"] for s in secrets])
 
     def sweep(self) -> None:

@@ -117,18 +117,20 @@ class Controller:
         if all(s["Spec"]["Labels"].get(LABEL + "release.env.seq") == str(head) for s in services):
             return True
         image = services[0]["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"].split("@")[0]
-        procfile = self.client.api.inspect_image(image)["Config"].get("Labels") or {}
-        command = dict(line.split(": ", 1) for line in procfile.get(LABEL + "procfile", "").splitlines()
-                       if ": " in line).get("release")
-        if not command:
-            return True
+        release = int(labels.get(LABEL + "release", "0"))
         try:
+            image_labels = self.client.api.inspect_image(image)["Config"].get("Labels") or {}
+            command = dict(line.split(": ", 1) for line in image_labels.get(LABEL + "procfile", "").splitlines()
+                           if ": " in line).get("release")
+            if not command:
+                return True
+            # Its own job name: a qoddi_app deploy may be running the release of a new build meanwhile.
             deploy.run_release(self.client, app, labels[LABEL + "stack"], command, image, env.references(history),
-                               int(labels.get(LABEL + "release", "0")), self.release_timeout)
-        except deploy.DeployError as exc:
+                               release, self.release_timeout, name=f"{app}--release-{release}-vars-{head}")
+        except Exception as exc:  # noqa: BLE001 - a DeployError, or the engine's: either way, not applied
             for service in services:
                 self.rolled_back[service["ID"]] = head
-            reason = str(exc).split(";", maxsplit=1)[0]
+            reason = str(exc).split("; the new release was not deployed", maxsplit=1)[0]
             log(f"{app}: the release command failed with config vars version {head} ({reason}); "
                 "the app keeps its previous config vars until they change again or qoddi_app runs")
             return False

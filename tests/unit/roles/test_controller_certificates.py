@@ -113,3 +113,16 @@ def test_the_install_job_runs_where_the_edge_runs_with_its_directories_writable(
 def test_the_role_and_the_edge_agree_on_the_runtime_socket():
     template = (FILE.parents[2] / "haproxy" / "templates" / "haproxy.cfg.j2").read_text()
     assert f"stats socket {certificates.EDGE_SOCKET} " in template
+
+
+def test_only_the_domains_the_edge_serves_are_renewed(tmp_path):
+    write_domain(tmp_path, "kept.example.test", certificate(90))
+    write_domain(tmp_path, "dropped.example.test", certificate(90))
+    assert certificates.due_domains(str(tmp_path), 1 / 3, at(80), ["kept.example.test"]) == ["kept.example.test"]
+
+
+def test_the_pem_for_the_edge_is_chain_then_key_without_blank_lines(tmp_path):
+    (tmp_path / "a.example.test.crt").write_bytes(b"CHAIN1\n\nCHAIN2\n")
+    (tmp_path / "a.example.test.key").write_bytes(b"\nKEY\n")
+    renewer = certificates.Renewer(None, str(tmp_path), 3600)
+    assert renewer.pem("a.example.test") == b"CHAIN1\nCHAIN2\nKEY\n"
