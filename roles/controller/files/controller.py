@@ -26,6 +26,7 @@ import datetime
 import json
 import os
 import sys
+import threading
 import time
 
 import certificates
@@ -177,22 +178,29 @@ class Controller:
             log(f"{app}: removed config var versions no task uses: {', '.join(removed)}")
 
 
+def forever(duty, interval: float) -> None:
+    while True:
+        try:
+            duty()
+        except Exception as exc:  # noqa: BLE001 - an engine hiccup must not stop the controller
+            log(f"error (will retry): {exc}")
+        time.sleep(interval)
+
+
 def main() -> int:
     interval = float(os.environ.get("QODDI_CONTROLLER_INTERVAL", "1"))
     max_age = float(os.environ.get("QODDI_MAX_AGE", "86400"))
-    client = docker.from_env(timeout=30)
-    controller = Controller(client, max_age, age_check_every=float(os.environ.get("QODDI_AGE_CHECK_EVERY", "60")))
+    controller = Controller(docker.from_env(timeout=30), max_age,
+                            age_check_every=float(os.environ.get("QODDI_AGE_CHECK_EVERY", "60")))
     check_every = float(os.environ.get("QODDI_CERTIFICATES_CHECK_EVERY", "3600"))
-    renewer = certificates.Renewer(client, "/etc/qoddi/acme", check_every)
+    # Renewals talk to a distant ACME server (up to 90 s a domain): their own thread and engine
+    # client, so a due restart never waits for them.
+    renewer = certificates.Renewer(docker.from_env(timeout=30), "/etc/qoddi/acme", check_every)
     log(f"qoddi controller started: every {interval:g} s; apps restart after {max_age / 3600:g} h at most; "
         f"certificates checked every {renewer.every:g} s")
-    while True:
-        for duty in (controller.tick, lambda: renewer.tick(time.time())):
-            try:
-                duty()
-            except Exception as exc:  # noqa: BLE001 - an engine hiccup must not stop the controller
-                log(f"error (will retry): {exc}")
-        time.sleep(interval)
+    threading.Thread(target=forever, args=(lambda: renewer.tick(time.time()), interval), daemon=True).start()
+    forever(controller.tick, interval)
+    return 0
 
 
 if __name__ == "__main__":
