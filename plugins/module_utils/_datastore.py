@@ -46,6 +46,10 @@ def volume_name(name: str) -> str:
     return f"qoddi-db-{name}"
 
 
+def volume_exists(client, name: str) -> bool:
+    return any(v["Name"] == volume_name(name) for v in client.api.volumes().get("Volumes") or [])
+
+
 def new_password() -> str:
     # token_urlsafe: letters, digits, - and _, so a URL needs no escaping; 32 bytes of entropy. Not
     # starting with "-", which command-line tools (mongodump -p) would take for an option.

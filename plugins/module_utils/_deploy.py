@@ -56,6 +56,17 @@ class DeployError(Exception):
 EDGE_NETWORK = "qoddi--edge"
 
 
+def procfile_label(processes: dict[str, str]) -> str:
+    """The Procfile as a release image keeps it (label ``org.qoddi.procfile``): "type: command" lines."""
+    return "\n".join(f"{kind}: {command}" for kind, command in processes.items())
+
+
+def processes_of(client, image: str) -> dict[str, str]:
+    """The Procfile of a release, read back from its image's label (qoddi_app, the controller)."""
+    labels = client.api.inspect_image(image)["Config"].get("Labels") or {}
+    return dict(line.split(": ", 1) for line in labels.get(LABEL + "procfile", "").splitlines() if ": " in line)
+
+
 def network_name(stack: str) -> str:
     return f"qoddi-{stack}"
 

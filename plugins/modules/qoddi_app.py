@@ -400,7 +400,7 @@ class App:
             tag = f"{IMAGE_REPO}/{self.name}:r{release}"
             labels = {L + "app": self.name, L + "release": str(release), L + "revision": revision,
                       L + "processes": ",".join(spec.processes),
-                      L + "procfile": "\n".join(f"{k}: {v}" for k, v in spec.processes.items())}
+                      L + "procfile": deploy.procfile_label(spec.processes)}
             try:
                 image_id, log = build_image(self.client, context_tar(workdir, extra), tag,
                                             dockerfile=".qoddi/Dockerfile", labels=labels,
@@ -472,7 +472,7 @@ class App:
                 self.fail(f"release {self.p['rollback']} is not kept; kept releases: "
                           f"{', '.join(str(r['release']) for r in history) or 'none'}.")
             revision, image, release = target["revision"], target["image"], target["release"]
-            processes = self._processes_of(image)
+            processes = deploy.processes_of(self.client, image)
             reason = f"rollback to release {release}"
             image_id = target["image_id"]
         else:
@@ -480,7 +480,7 @@ class App:
             same = [r for r in history if r["revision"] == revision]
             if revision == current_revision and same:
                 release, image, image_id = current_release, same[0]["image"], same[0]["image_id"]
-                processes = self._processes_of(image)
+                processes = deploy.processes_of(self.client, image)
                 reason = ""
             else:
                 release = max([current_release] + [r["release"] for r in history]) + 1
@@ -512,8 +512,8 @@ class App:
             deploy.ensure_network(self.client, network)
         # Heroku's rule: a new build or new config vars make a new release, and every new release runs
         # the release command first (a new DATABASE_URL gets migrated before the app uses it).
-        # Compared with the version the last release ran with: the controller may have applied newer
-        # variables since (it restarts, it does not release), and those still need their release.
+        # Compared with the version the last release ran with: variables still pending, or whose
+        # release command failed when the controller tried it, still need their release.
         variables_changed = any((svc["Spec"].get("Labels") or {}).get(L + "release.env.seq")
                                 != str(env_store.head(self.variables)) for p, svc in current.items() if p in wanted)
         if "release" in processes and (self.result["built"] or variables_changed):
@@ -546,11 +546,6 @@ class App:
         self._prune()
         self.result["releases"] = releases(self.client, self.name)
         self._finish(before, after, reason, changed=True)
-
-    def _processes_of(self, image: str) -> dict[str, str]:
-        """The Procfile of a release, read back from its image (kept there at build time)."""
-        labels = self.client.images.get(image).attrs["Config"].get("Labels") or {}
-        return dict(line.split(": ", 1) for line in labels.get(L + "procfile", "").splitlines())
 
     def _forget(self, image: str):
         # force: the tag goes even while stopped containers of a rolled-back update still use it.

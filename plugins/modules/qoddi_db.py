@@ -304,7 +304,7 @@ class Datastore:
             credentials = ds.new_credentials(self.name)  # check mode only: stands in, never written or returned
         elif credentials is None:
             volume = ds.volume_name(self.name)
-            if any(v["Name"] == volume for v in self.client.api.volumes().get("Volumes") or []):
+            if ds.volume_exists(self.client, self.name):
                 # New credentials would not open the old data (the engine keeps the users it has).
                 self.fail(f"the volume {volume} holds the data of an earlier datastore of this name, whose "
                           "credentials are gone (a Swarm made again?). Give them back as its config vars "
@@ -345,8 +345,10 @@ class Datastore:
         """The apps that hold this datastore's URL: those linked before, and this run's link_to."""
         labels = (self.current or {}).get("Spec", {}).get("Labels") or {}
         known = ds.parse_links(labels.get(deploy.LABEL + "links", ""))
-        var = self.p["link_var"] or self.spec["link_var"]
-        return dict(known, **{app: var for app in self.p["link_to"]})
+        return dict(known, **{app: self.link_var() for app in self.p["link_to"]})
+
+    def link_var(self) -> str:
+        return self.p["link_var"] or self.spec["link_var"]
 
     def apply(self, desired: dict) -> str:
         deploy.ensure_network(self.client, deploy.network_name(self.p["stack"]))
@@ -381,7 +383,6 @@ class Datastore:
         self.apply(ds.desired_service(self.name, self.p["stack"], self.engine, self.spec, image, source,
                                       self.p["size"], self.node_id(), history, links))
         self.result["rotated"] = True
-        self.rotated = True
         return credentials
 
     def _spec_image(self):
@@ -426,17 +427,15 @@ class Datastore:
                 self.result["links"][app] = var
                 if not self.module.check_mode:
                     # After a rotation the old URL no longer logs in: the apps restart now, not later.
-                    delay = 0 if getattr(self, "rotated", False) else self.p["restart_delay"]
+                    delay = 0 if self.result.get("rotated") else self.p["restart_delay"]
                     env.write(self.client, app, history, change, env.schedule(history, services, delay, time.time()),
                               services)
 
     def absent(self):
         history = env.versions(self.client, self.name).get(self.name, [])
-        volume_exists = any(v["Name"] == ds.volume_name(self.name)
-                            for v in self.client.api.volumes().get("Volumes") or [])
+        volume_exists = ds.volume_exists(self.client, self.name)
         if self.spec and self.p["link_to"]:
-            var = self.p["link_var"] or self.spec["link_var"]
-            self.link(None, {app: var for app in self.p["link_to"]})
+            self.link(None, {app: self.link_var() for app in self.p["link_to"]})
         if not self.current and not (self.p["purge_data"] and (history or volume_exists)):
             self.module.exit_json(**self.result)
         self.result["changed"] = True

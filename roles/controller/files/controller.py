@@ -36,10 +36,7 @@ from ansible_collections.qoddi.paas.plugins.module_utils import _deploy as deplo
 from ansible_collections.qoddi.paas.plugins.module_utils import _env as env
 
 LABEL = deploy.LABEL
-
-
-def log(message: str) -> None:
-    print(f"{datetime.datetime.now(datetime.UTC):%Y-%m-%dT%H:%M:%SZ} {message}", flush=True)
+log = certificates.log  # one format for every line the controller writes
 
 
 def age_seconds(timestamp: str, now: float) -> float:
@@ -120,9 +117,7 @@ class Controller:
         image = services[0]["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"].split("@")[0]
         release = int(labels.get(LABEL + "release", "0"))
         try:
-            image_labels = self.client.api.inspect_image(image)["Config"].get("Labels") or {}
-            command = dict(line.split(": ", 1) for line in image_labels.get(LABEL + "procfile", "").splitlines()
-                           if ": " in line).get("release")
+            command = deploy.processes_of(self.client, image).get("release")
             if not command:
                 return True
             # Its own job name: a qoddi_app deploy may be running the release of a new build meanwhile.
