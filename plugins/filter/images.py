@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.qoddi.paas.plugins.plugin_utils import _images
+
 IMAGE_SOURCES = ("registry", "local", "auto")
 # Images made once per Python version: the runtime (python) and the build stage of app images
 # (python-build: the same interpreter with compilers and headers).
@@ -83,14 +85,11 @@ def _entry(name: str, version: str, suite: str, recipe: dict, official_ref: str)
     }
 
 
-def local_image_ref(entry: dict, recipe_digest: str) -> str:
-    """Name a locally built image by what it is and by a digest of its recipe.
-
-    A changed Dockerfile, file or package list gives a new tag, so "build only when missing"
-    is also "rebuild exactly when the recipe changed".
-    """
-    flavour = entry["version"] or entry["suite"]
-    return f"qoddi/{entry['name']}:{flavour}-{recipe_digest[:12]}"
+def local_recipes(plan: list, ca_bundle: bool, pip_index_url: str) -> dict:
+    """{key: {"ref", "dockerfile"}} of every planned image: its Dockerfile rendered from the role's
+    template, and its local tag, named after a digest of that recipe (see plugin_utils/_images.py,
+    which qoddi_app's action also reads to provide an app's Python on demand)."""
+    return _images.local_recipes(plan, bool(ca_bundle), pip_index_url or "")
 
 
 def image_decisions(plan: list, source: str, recipes: dict, present: list) -> list:
@@ -129,7 +128,7 @@ class FilterModule:
     def filters(self):
         return {
             "image_plan": image_plan,
-            "local_image_ref": local_image_ref,
+            "local_recipes": local_recipes,
             "image_decisions": image_decisions,
             "image_final_ref": image_final_ref,
         }

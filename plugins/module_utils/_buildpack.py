@@ -232,8 +232,28 @@ def _read_procfile(root: str, entries: list[str]) -> dict[str, str]:
     return processes
 
 
+def _unavailable(version: str, source: str, available: Sequence[str], elsewhere: str) -> str:
+    """One message: what was asked, what this platform offers, and the exact line to write instead."""
+    offered = sorted(available, key=_version_key)
+    if not offered:
+        return f"Python {version} cannot be had on this platform, which offers no Python at all: {elsewhere}"
+    # The nearest offered version at or above the one asked for (an upgrade is the safer guess), else the newest.
+    instead = next((v for v in offered if _version_key(v) >= _version_key(version)), offered[-1])
+    eol = f"Python {version} is end-of-life. " if _version_key(version) < (3, 10) else ""
+    origin = "the platform's default" if source == "default" else f"from {source}"
+    if source == "runtime.txt":
+        write = (f"Write the line `python-{instead}` in runtime.txt, or better, replace runtime.txt by a "
+                 f".python-version file holding the line `{instead}`")
+    elif source == ".python-version":
+        write = f"Write the line `{instead}` in .python-version"
+    else:
+        write = f"Add a .python-version file holding the line `{instead}`"
+    return (f"{eol}Python {version} ({origin}) cannot be had on this platform, which offers "
+            f"{_and_list(offered)}. {write}. {elsewhere}").strip()
+
+
 def _python_version(root: str, entries: list[str], available: Sequence[str],
-                    default: str) -> tuple[str, str, list[str]]:
+                    default: str, elsewhere: str) -> tuple[str, str, list[str]]:
     warnings: list[str] = []
     runtime_txt, python_version = (os.path.join(root, name) for name in ("runtime.txt", ".python-version"))
     if os.path.isfile(runtime_txt):
@@ -272,13 +292,7 @@ def _python_version(root: str, entries: list[str], available: Sequence[str],
                         f"holding {default}, so that a change of the platform's default does not change the app.")
     version = f"{match.group(1)}.{match.group(2)}" if match else default
     if version not in available:  # the caller picks the builder image by this version: it must exist
-        offered = _and_list(sorted(available, key=_version_key)) if available else "none"
-        eol = f"Python {version} is end-of-life. " if _version_key(version) < (3, 10) else ""
-        origin = "the platform's default" if source == "default" else f"from {source}"
-        raise BuildpackError(
-            f"{eol}Python {version} ({origin}) is not available on this platform, which builds {offered}. "
-            f"Name one of those in {'.python-version' if source == 'default' else source}, or set "
-            "qoddi_image_source: registry to build from the official python images, which provide other versions.")
+        raise BuildpackError(_unavailable(version, source, available, elsewhere))
     if match and match.group(3) is not None:
         warnings.append(f"{source} asks for {text.removeprefix('python-')}: only the minor version is used, so "
                         f"the app is built with the Python {version} release the platform's image holds.")
@@ -298,15 +312,22 @@ def _find_manage_py(root: str) -> str | None:
     return min(found)[1] if found else None
 
 
-def detect(root: str, available_versions: Sequence[str], default_version: str) -> AppSpec:
-    """Read the app in ``root``; raise BuildpackError with one actionable message if it cannot be built."""
+def detect(root: str, available_versions: Sequence[str], default_version: str,
+           elsewhere: str = "Setting qoddi_image_source: registry on the platform builds from the official python "
+                            "images, which provide other versions.") -> AppSpec:
+    """Read the app in ``root``; raise BuildpackError with one actionable message if it cannot be built.
+
+    ``available_versions`` are the Pythons the platform has or can provide; ``elsewhere`` ends the
+    message for any other version (where the versions not offered here can be had).
+    """
     if not os.path.isdir(root):
         raise BuildpackError(f"The app's source directory {root} does not exist or is not a directory.")
     entries = sorted(os.listdir(root))
     warnings = _check_dependency_files(root, entries)
     files, names, local = _read_requirements(root)
     processes = _read_procfile(root, entries)
-    version, source, version_warnings = _python_version(root, entries, available_versions, default_version)
+    version, source, version_warnings = _python_version(root, entries, available_versions, default_version,
+                                                        elsewhere)
     manage_py = _find_manage_py(root)
     django = manage_py is not None and "django" in names
     web = processes["web"].split()

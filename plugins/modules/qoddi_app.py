@@ -94,9 +94,18 @@ options:
     choices: [XS, S, M, L, XL]
     default: S
   python_version:
-    description: Python version when the app names none in C(.python-version) or C(runtime.txt).
+    description:
+      - Python version when the app names none in C(.python-version) or C(runtime.txt).
+      - Without it, the version of the app's previous build, else the platform's default (the newest
+        version the platform can build, or C(qoddi_images_python_default)), as on Heroku.
     type: str
-    default: "3.13"
+  python_images:
+    description:
+      - How the platform provides each Python version (the C(qoddi.paas.images) role's recipes and settings).
+        The action plugin fills it from that role and the inventory; playbooks do not set it.
+      - A version the app asks for whose images are missing is provided at its first build, once
+        (pulled, or built from Debian packages), with its time in RV(python_image).
+    type: dict
   domains:
     description:
       - Custom domains the edge routes to the web process, besides the platform's default domain
@@ -117,7 +126,9 @@ options:
     description: Redeploy this earlier release (its image, with the current settings) instead of building.
     type: int
   build:
-    description: Options for builds behind proxies.
+    description:
+      - Options for builds behind proxies. Each defaults to the platform-wide setting of the inventory
+        (C(qoddi_build_ca_bundle), C(qoddi_build_pip_index_url)), which the action plugin reads.
     type: dict
     default: {}
     suboptions:
@@ -136,7 +147,8 @@ options:
     type: path
     default: /var/lib/qoddi/apps
 notes:
-  - Builds need the builder and runtime Python images made by the C(qoddi.paas.images) role.
+  - The Python images an app builds on come from the C(qoddi.paas.images) role's recipes; a version the
+    platform was not set up with is pulled or built at the app's first build (a minute or two, once).
 """
 
 EXAMPLES = r"""
@@ -235,6 +247,12 @@ build_cache:
   returned: when a build ran
   type: dict
   sample: {steps: 25, cached: 9}
+python_image:
+  description: How this run provided the Python images of a version the engine did not have yet.
+  returned: when a build needed a Python the engine lacked
+  type: dict
+  sample: {version: "3.14", how: built, seconds: 84.2, images: {build: "qoddi/python-build:3.14-0123456789ab",
+           run: "qoddi/python:3.14-0123456789ab"}, log: ["bootstrapping qoddi/debian:forky ..."]}
 build_log:
   description: The last lines of the build log.
   returned: when a build ran or failed
@@ -256,6 +274,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.qoddi.paas.plugins.module_utils import _deploy as deploy
 from ansible_collections.qoddi.paas.plugins.module_utils import _env as env_store
+from ansible_collections.qoddi.paas.plugins.module_utils import _python_images as pyimages
 from ansible_collections.qoddi.paas.plugins.module_utils._build import (
     BuildError,
     build_image,
@@ -291,21 +310,6 @@ IMAGE_REPO = "qoddi-app"
 L = deploy.LABEL
 
 
-def python_images(client) -> dict[str, dict[str, str]]:
-    """{version: {"build": ref, "run": ref}} of the platform's Python images, newest of each kind."""
-    found: dict[str, dict[str, tuple[str, str]]] = {}
-    # App images inherit the python image's labels; asking for the exact kind leaves them out.
-    for kind, name in (("build", "python-build"), ("run", "python")):
-        for image in client.images.list(filters={"label": f"{L}image={name}"}):
-            version = (image.attrs["Config"].get("Labels") or {}).get(L + "python")
-            if not image.tags or not version:
-                continue
-            best = found.setdefault(version, {}).get(kind)
-            if best is None or image.attrs["Created"] > best[1]:
-                found[version][kind] = (image.tags[0], image.attrs["Created"])
-    return {v: {k: ref for k, (ref, unused_created) in kinds.items()} for v, kinds in found.items() if len(kinds) == 2}
-
-
 def releases(client, app: str) -> list[dict]:
     """The app's release images, newest first."""
     kept = []
@@ -315,7 +319,7 @@ def releases(client, app: str) -> list[dict]:
             continue
         kept.append({"release": int(labels[L + "release"]), "revision": labels.get(L + "revision", ""),
                      "image": f"{IMAGE_REPO}/{app}:r{labels[L + 'release']}", "image_id": image.id,
-                     "processes": labels.get(L + "processes", "")})
+                     "processes": labels.get(L + "processes", ""), "python": labels.get(L + "python", "")})
     return sorted(kept, key=lambda r: -r["release"])
 
 
@@ -372,20 +376,25 @@ class App:
 
     # ----- build --------------------------------------------------------------------------------
     def build(self, revision: str, release: int) -> tuple[str, str, dict[str, str]]:
-        images = python_images(self.client)
-        if not images:
+        offer = self.p["python_images"] or {}
+        images = pyimages.present(self.client, offer)
+        available = sorted(set(images) | set(pyimages.offered(offer)), key=pyimages.version_key)
+        if not available:
             self.fail("no Python builder images on this engine. Run the qoddi.paas.images role "
                       "(playbook qoddi.paas.site) first.")
+        # Heroku's rule for apps that name no version: the previous build's, else the platform's default.
+        previous = next((r["python"] for r in self.result["releases"] if r.get("python")), "")
+        default = self.p["python_version"] or previous or offer.get("default") or available[-1]
         workdir = tempfile.mkdtemp(prefix=f"qoddi-build-{self.name}-")
         try:
             self.export(revision, workdir)
             try:
-                spec = detect(workdir, sorted(images), self.p["python_version"])
+                spec = detect(workdir, available, default, elsewhere(offer))
             except BuildpackError as exc:
                 self.fail(str(exc))
+            pair = images.get(spec.python_version) or self.provide_python(spec.python_version, offer)
             self.result["warnings_build"] = list(spec.warnings)
             extra = {".qoddi/env.sh": ENV_SCRIPT.encode()}
-            pair = images[spec.python_version]
             build_env = self.build_env(pair["build"])
             if build_env:
                 extra[".qoddi/build.env"] = build_env
@@ -414,6 +423,18 @@ class App:
             return tag, image_id, spec.processes
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+
+    def provide_python(self, version: str, offer: dict) -> dict[str, str]:
+        """Pull or build the images of a Python the app asks for and this engine lacks (once)."""
+        with self.timed("python_image"):
+            try:
+                provided = pyimages.provide(self.client, version, offer, self.module.run_command,
+                                            self.p["wait_timeout"])
+            except pyimages.ProvideError as exc:
+                self.fail(f"{exc}. The running release is unchanged.",
+                          python_image={"version": version, "log": exc.log})
+        self.result["python_image"] = provided
+        return provided["images"]
 
     def build_env(self, reader_image: str) -> bytes:
         """The config vars as a shell file the build sources (collectstatic may read them)."""
@@ -626,6 +647,15 @@ class App:
         self._update_all(scale_to_zero, "scaled to zero")
 
 
+def elsewhere(offer: dict) -> str:
+    """Where the versions this platform does not offer can be had: the end of an unavailable version's message."""
+    if offer.get("source") == "local" and offer.get("official_versions"):
+        versions = sorted(offer["official_versions"], key=pyimages.version_key)
+        return (f"Or, where a registry is reachable, set qoddi_image_source: registry (or auto) for the platform: "
+                f"the official python images provide {versions[0]} to {versions[-1]}.")
+    return ""
+
+
 def json_copy(value):
     return json.loads(json.dumps(value))
 
@@ -645,7 +675,8 @@ def main():
             replicas=dict(type="int", default=1),
             processes=dict(type="dict", default={}),
             size=dict(type="str", default="S", choices=sorted(deploy.SIZES)),
-            python_version=dict(type="str", default="3.13"),
+            python_version=dict(type="str"),
+            python_images=dict(type="dict"),
             health_check_path=dict(type="str", default="/"),
             domains=dict(type="list", elements="str", default=[]),
             keep_releases=dict(type="int", default=5),

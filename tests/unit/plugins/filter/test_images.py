@@ -2,6 +2,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 from __future__ import annotations
 
+import re
+
 import pytest
 from ansible.errors import AnsibleFilterError
 
@@ -9,7 +11,7 @@ from ansible_collections.qoddi.paas.plugins.filter.images import (
     image_decisions,
     image_final_ref,
     image_plan,
-    local_image_ref,
+    local_recipes,
 )
 
 CATALOGUE = {"haproxy": {"packages": ["haproxy"]}, "python": {"packages": []}, "python-build": {"packages": []}}
@@ -55,11 +57,18 @@ def test_plan_rejects_a_python_debian_cannot_build_but_registry_can_pull_it():
     assert plan(source="registry", versions=("3.12",))[1]["official"] == "python:3.12-slim"
 
 
-def test_local_ref_changes_with_the_recipe_digest():
-    entry = plan()[0]
-    assert local_image_ref(entry, "a" * 64) == "qoddi/haproxy:bookworm-aaaaaaaaaaaa"
-    assert local_image_ref(entry, "b" * 64) != local_image_ref(entry, "a" * 64)
-    assert local_image_ref(plan()[1], "c" * 64) == "qoddi/python:3.13-cccccccccccc"
+def test_local_recipes_render_the_role_templates_and_name_them_by_digest():
+    entries = plan(wanted=("haproxy", "python", "python-build"), versions=("3.13",))
+    recipes = local_recipes(entries, False, "")
+    assert re.fullmatch(r"qoddi/haproxy:bookworm-[0-9a-f]{12}", recipes["haproxy"]["ref"])
+    assert re.fullmatch(r"qoddi/python:3.13-[0-9a-f]{12}", recipes["python-3.13"]["ref"])
+    assert recipes["python-3.13"]["dockerfile"].startswith("# Built by qoddi.paas.images")
+    assert "FROM qoddi/debian:trixie\n" in recipes["python-3.13"]["dockerfile"]
+    assert "python3.13-dev" in recipes["python-build-3.13"]["dockerfile"]
+    # The same recipe gives the same name; a package more gives another.
+    assert local_recipes(entries, False, "") == recipes
+    more = image_plan(["haproxy"], "local", [], CATALOGUE, SUITES, OFFICIAL, "bookworm", {"haproxy": ["curl"]})
+    assert local_recipes(more, False, "")["haproxy"]["ref"] != recipes["haproxy"]["ref"]
 
 
 def _decide(source, present):

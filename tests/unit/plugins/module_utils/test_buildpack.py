@@ -141,11 +141,29 @@ def test_a_package_named_like_a_misspelling_is_not_one(tmp_path):
 def test_unavailable_version_names_it_and_the_alternatives(tmp_path):
     message = error_of(django_app(tmp_path, **{".python-version": "3.12\n"}))
     assert "3.12" in message and "3.11, 3.13 and 3.14" in message and "qoddi_image_source: registry" in message
+    assert "Write the line `3.13` in .python-version" in message
+
+
+def test_unavailable_version_from_runtime_txt_says_both_lines_to_write(tmp_path):
+    message = error_of(django_app(tmp_path, drop=(".python-version",), **{"runtime.txt": "python-3.12.4"}))
+    assert message.startswith("Python 3.12 (from runtime.txt) cannot be had on this platform, which offers "
+                              "3.11, 3.13 and 3.14.")
+    assert "`python-3.13` in runtime.txt" in message and "holding the line `3.13`" in message
+
+
+def test_a_version_newer_than_every_offered_one_suggests_the_newest(tmp_path):
+    message = error_of(django_app(tmp_path, **{".python-version": "3.16\n"}))
+    assert "Write the line `3.14` in .python-version" in message
+
+
+def test_the_caller_says_where_other_versions_are(tmp_path):
+    with pytest.raises(BuildpackError, match=r"offers 3\.11, 3\.13 and 3\.14\. Write .* Ask elsewhere\.$"):
+        detect(django_app(tmp_path, **{".python-version": "3.10\n"}), AVAILABLE, DEFAULT, "Ask elsewhere.")
 
 
 def test_unavailable_patch_version_is_checked_against_its_minor(tmp_path):
     message = error_of(django_app(tmp_path, **{"runtime.txt": "python-3.10.4"}))
-    assert "3.10" in message and "runtime.txt" in message and "not available" in message
+    assert "3.10" in message and "runtime.txt" in message and "cannot be had" in message
 
 
 def test_unavailable_default_version(tmp_path):

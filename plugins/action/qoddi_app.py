@@ -1,0 +1,84 @@
+# Copyright (c) qoddi.paas contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""qoddi_app's action: hand the module the platform's settings, so a minimal task works as written.
+
+- Build settings the inventory sets for the whole platform (qoddi_build_ca_bundle,
+  qoddi_build_pip_index_url) reach every build; the task's own O(build) options win.
+- The images role's recipes for every Python the platform can provide (plugin_utils/_images.py
+  reads the role's own files), so the module builds or pulls the Python an app asks for at its
+  first build, without a platform re-run.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ansible.errors import AnsibleError
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.qoddi.paas.plugins.filter.images import image_plan
+from ansible_collections.qoddi.paas.plugins.plugin_utils import _images
+
+BUILD_SETTINGS = {"ca_bundle": "qoddi_build_ca_bundle", "pip_index_url": "qoddi_build_pip_index_url"}
+
+
+class ActionModule(ActionBase):
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        args = dict(self._task.args)
+        try:
+            settings = self._platform_settings(task_vars or {})
+            build = dict(args.get("build") or {})
+            for option, variable in BUILD_SETTINGS.items():
+                if not build.get(option) and settings.get(variable):
+                    build[option] = settings[variable]
+            args["build"] = build
+            if args.get("state", "present") == "present" and not args.get("python_images"):
+                args["python_images"] = python_offer(settings)
+        except AnsibleError as exc:
+            result.update(failed=True, msg=f"qoddi_app: {exc}")
+            return result
+        result.update(self._execute_module(module_name="qoddi.paas.qoddi_app", module_args=args,
+                                           task_vars=task_vars))
+        return result
+
+    def _platform_settings(self, task_vars: dict) -> dict:
+        """The images role's defaults, overridden by what the inventory (or play) sets."""
+        settings = _images.role_settings()
+        for name in _images.PLATFORM_SETTINGS:
+            if name in task_vars:
+                settings[name] = self._templar.template(task_vars[name])
+        return settings
+
+
+def python_offer(settings: dict) -> dict:
+    """What the module needs to provide any Python the platform offers: for each locally buildable
+    version its Debian suite and the two images' recipes; the official references; the default."""
+    suites = {str(k): v for k, v in settings["__qoddi_images_python_suites"].items()}
+    source = settings["qoddi_image_source"]
+    plan = image_plan(["python", "python-build"], source, sorted(suites, key=_images.version_key),
+                      settings["__qoddi_images_local_catalogue"], suites, settings["qoddi_images_official"],
+                      settings["qoddi_images_suite"], settings["qoddi_images_extra_packages"])
+    recipes = _images.local_recipes(plan, bool(settings["qoddi_build_ca_bundle"]),
+                                    settings["qoddi_build_pip_index_url"] or "")
+    versions: dict = {}
+    for entry in plan:
+        version = versions.setdefault(entry["version"], {"suite": entry["suite"], "base": entry["base"]})
+        recipe = recipes[entry["key"]]
+        version[entry["name"]] = {"ref": recipe["ref"], "dockerfile": recipe["dockerfile"],
+                                  "official": entry["official"]}
+    with open(_images.BOOTSTRAP_SCRIPT, encoding="utf-8") as handle:
+        bootstrap = handle.read()
+    return {
+        "source": source,
+        "default": _images.default_python(suites, settings.get("qoddi_images_python_default") or ""),
+        "versions": versions,
+        "official_versions": [str(v) for v in settings.get("__qoddi_images_python_official_versions") or []],
+        "official": {name: settings["qoddi_images_official"].get(name, "") for name in ("python", "python-build")},
+        "mirror": settings["qoddi_images_mirror"],
+        "build_dir": settings["qoddi_images_build_dir"],
+        "skip_valid_until": list(settings.get("qoddi_images_apt_skip_valid_until") or []),
+        "bootstrap": bootstrap,
+        "bootstrap_name": os.path.basename(_images.BOOTSTRAP_SCRIPT),
+    }

@@ -1,0 +1,76 @@
+# Copyright (c) qoddi.paas contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The images role's recipes, read on the Ansible controller by the role (through filters) and by
+qoddi_app's action (to provide an app's Python on demand): one owner, the role's own files."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import jinja2
+import yaml
+
+ROLE = os.path.join(os.path.dirname(__file__), "..", "..", "roles", "images")
+TEMPLATES = os.path.join(ROLE, "templates")
+BOOTSTRAP_SCRIPT = os.path.join(ROLE, "files", "debian-base.sh")
+
+# The role's settings a platform-wide inventory may set, and which qoddi_app's builds follow.
+PLATFORM_SETTINGS = ("qoddi_image_source", "qoddi_images_official", "qoddi_images_extra_packages",
+                     "qoddi_images_suite", "qoddi_images_mirror", "qoddi_images_build_dir",
+                     "qoddi_images_python_default", "qoddi_images_apt_skip_valid_until",
+                     "qoddi_build_ca_bundle", "qoddi_build_pip_index_url")
+
+
+def role_settings() -> dict:
+    """The images role's defaults and its vars (catalogue, Python suites), as the role itself sees them."""
+    settings = {}
+    for name in ("defaults", "vars"):
+        with open(os.path.join(ROLE, name, "main.yml"), encoding="utf-8") as handle:
+            settings.update(yaml.safe_load(handle) or {})
+    return settings
+
+
+def version_key(version: str) -> tuple:
+    return tuple(int(part) if part.isdigit() else 0 for part in str(version).split("."))
+
+
+def default_python(suites: dict, configured: str = "") -> str:
+    """The platform's default Python: the configured one, else the newest it can build (as Heroku's
+    default follows the newest stable release)."""
+    return str(configured) if configured else max(map(str, suites), key=version_key)
+
+
+def render_dockerfile(entry: dict, ca_bundle: bool, pip_index_url: str, templates_dir: str = TEMPLATES) -> str:
+    """The Dockerfile of a planned local image, from the role's template for it."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates_dir), trim_blocks=True,
+                             keep_trailing_newline=True, undefined=jinja2.StrictUndefined, autoescape=False)
+    image = dict(entry, ca_bundle=ca_bundle, pip_index_url=pip_index_url)
+    return env.get_template(f"{entry['name']}/Dockerfile.j2").render(__qoddi_image=image)
+
+
+def recipe_digest(entry: dict, dockerfile: str, templates_dir: str = TEMPLATES) -> str:
+    """sha256 of the Dockerfile and of every other file of the image's build context (name and bytes)."""
+    digest = hashlib.sha256(dockerfile.encode())
+    folder = os.path.join(templates_dir, entry["name"])
+    for name in sorted(os.listdir(folder)):
+        if name != "Dockerfile.j2":
+            with open(os.path.join(folder, name), "rb") as handle:
+                digest.update(b"\0" + name.encode() + b"\0" + handle.read())
+    return digest.hexdigest()
+
+
+def local_recipes(plan: list, ca_bundle: bool, pip_index_url: str, templates_dir: str = TEMPLATES) -> dict:
+    """{key: {"ref": qoddi/<name>:<flavour>-<digest>, "dockerfile": text}} for every planned image.
+
+    A changed Dockerfile, file or package list gives a new tag, so "build only when missing" is also
+    "rebuild exactly when the recipe changed".
+    """
+    recipes = {}
+    for entry in plan:
+        dockerfile = render_dockerfile(entry, ca_bundle, pip_index_url, templates_dir)
+        flavour = entry["version"] or entry["suite"]
+        ref = f"qoddi/{entry['name']}:{flavour}-{recipe_digest(entry, dockerfile, templates_dir)[:12]}"
+        recipes[entry["key"]] = {"ref": ref, "dockerfile": dockerfile}
+    return recipes

@@ -1,0 +1,24 @@
+#!/bin/sh
+# Make the Debian base image qoddi/debian:<suite> with debootstrap, on a node with a Docker engine.
+# One recipe for the images role (which runs it with ansible.builtin.script) and for qoddi_app (which
+# runs it when an app asks for a Python whose images are missing).
+# Usage: debian-base.sh SUITE MIRROR WORKDIR [skip-valid-until]
+set -eu
+suite=$1 mirror=$2 tree=$3/rootfs/$1
+# Remove a half-made tree left by an interrupted run, and this one whatever happens.
+rm -rf "$tree"
+trap 'rm -rf "$tree"' EXIT
+# Two stages, so dpkg can be told not to sync every file it writes before it installs anything
+# (minutes on slow disks; a bootstrap that dies is thrown away anyway). The sid script serves every
+# release from bookworm on, including ones newer than this host's debootstrap knows by name (forky).
+debootstrap --foreign --variant=minbase "$suite" "$tree" "$mirror" /usr/share/debootstrap/scripts/sid
+echo force-unsafe-io > "$tree/etc/dpkg/dpkg.cfg.d/qoddi-unsafe-io"
+chroot "$tree" /debootstrap/debootstrap --second-stage
+if [ "${4:-}" = skip-valid-until ]; then
+  # Debian's testing and unstable suites: mirrors let their Release files pass the Valid-Until date
+  # between syncs, and apt then refuses every update. Signatures are still verified; only the date
+  # is not (qoddi_images_apt_skip_valid_until lists the suites this applies to).
+  printf 'Acquire::Check-Valid-Until "false";\n' > "$tree/etc/apt/apt.conf.d/99qoddi-valid-until"
+fi
+tar -C "$tree" -c . |
+  docker import --change 'CMD ["bash"]' --change 'LABEL org.qoddi.image=debian' - "qoddi/debian:$suite"
