@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.qoddi.paas.plugins.filter.network import bridge_gateway
+from ansible_collections.qoddi.paas.plugins.filter.bridge_gateway import bridge_gateway
 
 # `docker network inspect bridge` on a freshly installed Debian docker.io 20.10.24: no Gateway.
 FRESH = {"Name": "bridge", "IPAM": {"Driver": "default", "Options": None,
