@@ -5,6 +5,14 @@
 # Usage: debian-base.sh SUITE MIRROR WORKDIR [skip-valid-until]
 set -eu
 suite=$1 mirror=$2 tree=$3/rootfs/$1
+mkdir -p "$3/rootfs"
+# One bootstrap of a suite at a time (two deploys may ask for the same new Python at once); the
+# second finds the image made and stops there.
+exec 9>"$tree.lock"
+flock 9
+if docker image inspect "qoddi/debian:$suite" >/dev/null 2>&1; then
+  exit 0
+fi
 # Remove a half-made tree left by an interrupted run, and this one whatever happens.
 rm -rf "$tree"
 trap 'rm -rf "$tree"' EXIT
