@@ -49,7 +49,7 @@ def bridge_gateway(network: dict, interface_addresses: list | None = None) -> st
     configs = ((network or {}).get("IPAM") or {}).get("Config") or []
     for config in configs:
         if config.get("Gateway"):
-            return str(config["Gateway"]).split("/")[0]
+            return str(config["Gateway"]).partition("/")[0]
     for config in configs:
         try:
             subnet = ipaddress.ip_network(config.get("Subnet", ""), strict=False)
@@ -58,8 +58,8 @@ def bridge_gateway(network: dict, interface_addresses: list | None = None) -> st
         if subnet.version != 4:
             continue
         for address in interface_addresses or []:
-            if address and ipaddress.ip_address(str(address).split("/")[0]) in subnet:
-                return str(address).split("/")[0]
+            if address and ipaddress.ip_address(str(address).partition("/")[0]) in subnet:
+                return str(address).partition("/")[0]
         return str(next(subnet.hosts()))
     raise AnsibleFilterError(
         f"the Docker network {network.get('Name', '?')!r} lists no IPv4 gateway or subnet "
