@@ -5,6 +5,8 @@
 # molecule converges the platform from nothing (playbooks/site.yml: engine, images, one-node Swarm),
 # checks idempotence and verifies it; the integration targets then run on that platform.
 # "platform" is set-up only (site.yml), for running integration on its own.
+# A stage passes only if it ran its tests: one that ran none, or skipped some (ansible-test skips a
+# test or target that lacks root or a tool, and still exits 0), fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -20,6 +22,40 @@ if [ "${stages[*]:-all}" = all ]; then
   # builds of molecule's converge do: run it beside the other stages and collect it at the end.
   stages=(lint sanity-start unit molecule integration sanity-wait)
 fi
+
+# Every integration target is needs/root (they install and drive the Docker engine and the Swarm):
+# as another user ansible-test would skip them all and exit 0. Say so before anything runs.
+if [[ " ${stages[*]} " == *" integration "* ]] && [ "$(id -u)" != 0 ]; then
+  echo "qoddi: the integration stage must run as root: its targets drive the Docker engine and the Swarm" >&2
+  echo "qoddi: as root, and ansible-test would skip every one of them for another user. Run it as root," >&2
+  echo "qoddi: e.g. sudo make test (the molecule or platform stage before it installs and starts the engine)." >&2
+  exit 2
+fi
+
+fail_stage() { printf '\n--- %s FAILED: %s\n' "$1" "$2" >&2; exit 1; }
+
+# ansible-test sanity exits 0 after skipping a test whose tool is missing (shellcheck, pwsh) or whose
+# Python or virtualenv it cannot find; it says so only in a warning. Two tests run and find nothing
+# to check here, which is not a skip: empty-init (no __init__.py in plugins/) and pslint (no PowerShell).
+check_sanity_log() {
+  local skipped ran
+  skipped=$(grep -E '^WARNING: (Skipping |Required program )' "$1" || true)
+  [ -z "$skipped" ] || fail_stage sanity "ansible-test skipped tests:"$'\n'"$skipped"
+  ran=$(grep -c '^Running sanity test ' "$1" || true)
+  [ "$ran" -gt 0 ] || fail_stage sanity "ansible-test ran no sanity test"
+  echo "--- sanity: $ran tests ran, none skipped"
+}
+
+# ansible-test integration excludes targets it cannot run here with a warning (needs/root, skip/python,
+# destructive...), and ends "All targets skipped." with exit 0 when none is left.
+check_integration_log() {
+  local skipped ran
+  skipped=$(grep -E '^WARNING: (Excluding .*tests|All targets skipped)' "$1" || true)
+  [ -z "$skipped" ] || fail_stage integration "ansible-test skipped targets:"$'\n'"$skipped"
+  ran=$({ grep -E '^Running .+ integration test (role|script)$' "$1" || true; } | sort -u | wc -l)
+  [ "$ran" -gt 0 ] || fail_stage integration "ansible-test ran no target"
+  echo "--- integration: $ran targets ran, none skipped"
+}
 
 # ansible-test must run from inside ansible_collections/<ns>/<name>: mirror the checkout there.
 collection_copy() {
@@ -57,6 +93,7 @@ run_sanity() {
     ansible-test sanity --local --python "$($PY -c 'import sys; print("%d.%d" % sys.version_info[:2])')" --color no)
 }
 SANITY_LOG="$ROOT/tests/output/sanity.log"
+INTEGRATION_LOG="$ROOT/tests/output/integration.log"
 mkdir -p "$ROOT/tests/output"
 sanity_pid=""
 # A failed stage ends the run: do not leave the background sanity run behind.
@@ -68,15 +105,21 @@ for stage in "${stages[@]}"; do
   start=$(date +%s)
   case "$stage" in
     lint)
-      banner "lint: ruff, and the playbooks' syntax"
+      banner "lint: ruff, the playbooks' syntax, ansible-lint (profile production, see .ansible-lint)"
       ruff check plugins roles tests bench
       for playbook in playbooks/*.yml; do
         ansible-playbook -i inventories/local/hosts.yml --syntax-check "$playbook" >/dev/null
       done
+      # qoddi.paas as this checkout, whichever checkout the virtualenv links (scripts/venv.sh).
+      lint_collections="${QODDI_TEST_TREE:-/tmp/qoddi.paas-test}-lint"
+      mkdir -p "$lint_collections/ansible_collections/qoddi"
+      ln -sfn "$ROOT" "$lint_collections/ansible_collections/qoddi/paas"
+      ANSIBLE_COLLECTIONS_PATH="$lint_collections" ansible-lint
       ;;
     sanity)
       banner "sanity: ansible-test sanity"
-      run_sanity
+      run_sanity 2>&1 | tee "$SANITY_LOG"
+      check_sanity_log "$SANITY_LOG"
       ;;
     sanity-start)
       banner "sanity: ansible-test sanity, in the background (log: $SANITY_LOG)"
@@ -88,10 +131,14 @@ for stage in "${stages[@]}"; do
       status=0; wait "$sanity_pid" || status=$?
       cat "$SANITY_LOG"
       [ "$status" = 0 ] || { echo "--- sanity FAILED (exit $status)"; exit "$status"; }
+      check_sanity_log "$SANITY_LOG"
       ;;
     unit)
       banner "unit: pytest tests/unit"
-      pytest -q -n 2 tests/unit
+      status=0; pytest -q -n 2 tests/unit || status=$?
+      # pytest's 5: it collected no test, which is no pass.
+      [ "$status" != 5 ] || fail_stage unit "pytest collected no test in tests/unit (exit 5)"
+      [ "$status" = 0 ] || exit "$status"
       ;;
     platform)
       banner "platform: engine, images and one-node Swarm (playbooks/site.yml)"
@@ -102,7 +149,8 @@ for stage in "${stages[@]}"; do
       # QODDI_TARGETS="qoddi_app role_images" runs only those targets (a quicker loop while developing).
       # shellcheck disable=SC2086
       (cd "$(collection_copy)" && ansible-test integration --local --allow-destructive --python-interpreter "$PY" \
-        --color no ${QODDI_TARGETS:-})
+        --color no ${QODDI_TARGETS:-}) 2>&1 | tee "$INTEGRATION_LOG"
+      check_integration_log "$INTEGRATION_LOG"
       ;;
     molecule)
       banner "molecule: scenario default (converge, idempotence, verify)"

@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # What an app of the stack does with a datastore: write or read the value of key x.
 # usage: sh -c "$(cat client.sh)" client ENGINE write|read   (env: URL, VALUE; H U P D for MySQL)
 engine=$1 action=$2
