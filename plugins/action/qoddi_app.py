@@ -4,7 +4,8 @@
 """qoddi_app's action: hand the module the platform's settings, so a minimal task works as written.
 
 - Build settings the inventory sets for the whole platform (qoddi_build_ca_bundle,
-  qoddi_build_pip_index_url) reach every build; the task's own O(build) options win.
+  qoddi_build_pip_index_url) reach every build; the task's own O(build) options win, an empty
+  one included (a task can opt out).
 - The images role's recipes for every Python the platform can provide (plugin_utils/_images.py
   reads the role's own files), so the module builds or pulls the Python an app asks for at its
   first build, without a platform re-run.
@@ -24,31 +25,45 @@ BUILD_SETTINGS = {"ca_bundle": "qoddi_build_ca_bundle", "pip_index_url": "qoddi_
 
 
 class ActionModule(ActionBase):
+    # Builds of a new Python take minutes: `async` must stay available, as it is for plain modules.
+    _supports_async = True
+
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = dict(self._task.args)
-        try:
-            settings = self._platform_settings(task_vars or {})
-            build = dict(args.get("build") or {})
-            for option, variable in BUILD_SETTINGS.items():
-                if not build.get(option) and settings.get(variable):
-                    build[option] = settings[variable]
-            args["build"] = build
-            if args.get("state", "present") == "present" and not args.get("python_images"):
-                args["python_images"] = python_offer(settings)
-        except AnsibleError as exc:
-            result.update(failed=True, msg=f"qoddi_app: {exc}")
-            return result
+        if args.get("state", "present") == "present":
+            try:
+                settings = self._platform_settings(task_vars or {})
+                build = dict(args.get("build") or {})
+                for option, variable in BUILD_SETTINGS.items():
+                    if option not in build and settings.get(variable):
+                        build[option] = settings[variable]
+                args["build"] = build
+                if not args.get("python_images"):
+                    args["python_images"] = python_offer(settings)
+            except AnsibleError as exc:
+                result.update(failed=True, msg=f"qoddi_app: {exc}")
+                return result
+        wrap_async = bool(self._task.async_val) and not self._connection.has_native_async
         result.update(self._execute_module(module_name="qoddi.paas.qoddi_app", module_args=args,
-                                           task_vars=task_vars))
+                                           task_vars=task_vars, wrap_async=wrap_async))
+        if not wrap_async:
+            # As the normal action does: an async job still needs the files until it ends.
+            self._remove_tmp_path(self._connection._shell.tmpdir)
         return result
 
     def _platform_settings(self, task_vars: dict) -> dict:
         """The images role's defaults, overridden by what the inventory (or play) sets."""
         settings = _images.role_settings()
         for name in _images.PLATFORM_SETTINGS:
-            if name in task_vars:
+            if name not in task_vars:
+                continue
+            try:
                 settings[name] = self._templar.template(task_vars[name])
+            except AnsibleError as exc:
+                # `{{ x | default(omit) }}` in an inventory: the setting is not set.
+                if type(exc).__name__ != "AnsibleValueOmittedError":
+                    raise
         return settings
 
 
@@ -57,11 +72,17 @@ def python_offer(settings: dict) -> dict:
     version its Debian suite and the two images' recipes; the official references; the default."""
     suites = {str(k): v for k, v in settings["__qoddi_images_python_suites"].items()}
     source = settings["qoddi_image_source"]
+    configured = settings.get("qoddi_images_python_default") or ""
+    if not isinstance(configured, str):
+        # YAML reads 3.10 as the number 3.1.
+        raise AnsibleError(f"qoddi_images_python_default is {configured!r}, not a string: quote it, e.g. \"3.14\".")
+    official_versions = [str(v) for v in settings.get("__qoddi_images_python_official_versions") or []]
     plan = image_plan(["python", "python-build"], source, sorted(suites, key=_images.version_key),
                       settings["__qoddi_images_local_catalogue"], suites, settings["qoddi_images_official"],
                       settings["qoddi_images_suite"], settings["qoddi_images_extra_packages"])
     recipes = _images.local_recipes(plan, bool(settings["qoddi_build_ca_bundle"]),
-                                    settings["qoddi_build_pip_index_url"] or "")
+                                    settings["qoddi_build_pip_index_url"] or "",
+                                    settings.get("qoddi_images_apt_skip_valid_until") or [])
     versions: dict = {}
     for entry in plan:
         version = versions.setdefault(entry["version"], {"suite": entry["suite"], "base": entry["base"]})
@@ -70,15 +91,15 @@ def python_offer(settings: dict) -> dict:
                                   "official": entry["official"]}
     with open(_images.BOOTSTRAP_SCRIPT, encoding="utf-8") as handle:
         bootstrap = handle.read()
+    offered = list(suites) + (official_versions if source != "local" else [])
     return {
         "source": source,
-        "default": _images.default_python(suites, settings.get("qoddi_images_python_default") or ""),
+        "default": _images.default_python(offered, configured),
         "versions": versions,
-        "official_versions": [str(v) for v in settings.get("__qoddi_images_python_official_versions") or []],
+        "official_versions": official_versions,
         "official": {name: settings["qoddi_images_official"].get(name, "") for name in ("python", "python-build")},
         "mirror": settings["qoddi_images_mirror"],
         "build_dir": settings["qoddi_images_build_dir"],
-        "skip_valid_until": list(settings.get("qoddi_images_apt_skip_valid_until") or []),
         "bootstrap": bootstrap,
         "bootstrap_name": os.path.basename(_images.BOOTSTRAP_SCRIPT),
     }

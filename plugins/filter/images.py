@@ -85,11 +85,11 @@ def _entry(name: str, version: str, suite: str, recipe: dict, official_ref: str)
     }
 
 
-def local_recipes(plan: list, ca_bundle: bool, pip_index_url: str) -> dict:
+def local_recipes(plan: list, ca_bundle: bool, pip_index_url: str, skip_valid_until: list | None = None) -> dict:
     """{key: {"ref", "dockerfile"}} of every planned image: its Dockerfile rendered from the role's
     template, and its local tag, named after a digest of that recipe (see plugin_utils/_images.py,
     which qoddi_app's action also reads to provide an app's Python on demand)."""
-    return _images.local_recipes(plan, bool(ca_bundle), pip_index_url or "")
+    return _images.local_recipes(plan, bool(ca_bundle), pip_index_url or "", skip_valid_until or [])
 
 
 def image_decisions(plan: list, source: str, recipes: dict, present: list) -> list:

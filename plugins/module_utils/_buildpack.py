@@ -232,7 +232,8 @@ def _read_procfile(root: str, entries: list[str]) -> dict[str, str]:
     return processes
 
 
-def _unavailable(version: str, source: str, available: Sequence[str], elsewhere: str) -> str:
+def unavailable(version: str, source: str, available: Sequence[str], elsewhere: str,
+                default_origin: str = "the platform's default") -> str:
     """One message: what was asked, what this platform offers, and the exact line to write instead."""
     offered = sorted(available, key=_version_key)
     if not offered:
@@ -240,7 +241,7 @@ def _unavailable(version: str, source: str, available: Sequence[str], elsewhere:
     # The nearest offered version at or above the one asked for (an upgrade is the safer guess), else the newest.
     instead = next((v for v in offered if _version_key(v) >= _version_key(version)), offered[-1])
     eol = f"Python {version} is end-of-life. " if _version_key(version) < (3, 10) else ""
-    origin = "the platform's default" if source == "default" else f"from {source}"
+    origin = default_origin if source == "default" else f"from {source}"
     if source == "runtime.txt":
         write = (f"Write the line `python-{instead}` in runtime.txt, or better, replace runtime.txt by a "
                  f".python-version file holding the line `{instead}`")
@@ -253,7 +254,7 @@ def _unavailable(version: str, source: str, available: Sequence[str], elsewhere:
 
 
 def _python_version(root: str, entries: list[str], available: Sequence[str],
-                    default: str, elsewhere: str) -> tuple[str, str, list[str]]:
+                    default: str, elsewhere: str, default_origin: str) -> tuple[str, str, list[str]]:
     warnings: list[str] = []
     runtime_txt, python_version = (os.path.join(root, name) for name in ("runtime.txt", ".python-version"))
     if os.path.isfile(runtime_txt):
@@ -288,11 +289,11 @@ def _python_version(root: str, entries: list[str], available: Sequence[str],
                                      f"exactly .python-version: rename {entry} to .python-version, holding one "
                                      "line such as 3.13.")
         source, text, match = "default", default, None
-        warnings.append(f"No Python version is given, so {default} is used. Pin it with a .python-version file "
-                        f"holding {default}, so that a change of the platform's default does not change the app.")
+        warnings.append(f"No Python version is given, so {default} ({default_origin}) is used. Pin it with a "
+                        f".python-version file holding {default}, so that the app does not depend on that.")
     version = f"{match.group(1)}.{match.group(2)}" if match else default
     if version not in available:  # the caller picks the builder image by this version: it must exist
-        raise BuildpackError(_unavailable(version, source, available, elsewhere))
+        raise BuildpackError(unavailable(version, source, available, elsewhere, default_origin))
     if match and match.group(3) is not None:
         warnings.append(f"{source} asks for {text.removeprefix('python-')}: only the minor version is used, so "
                         f"the app is built with the Python {version} release the platform's image holds.")
@@ -314,11 +315,13 @@ def _find_manage_py(root: str) -> str | None:
 
 def detect(root: str, available_versions: Sequence[str], default_version: str,
            elsewhere: str = "Setting qoddi_image_source: registry on the platform builds from the official python "
-                            "images, which provide other versions.") -> AppSpec:
+                            "images, which provide other versions.",
+           default_origin: str = "the platform's default") -> AppSpec:
     """Read the app in ``root``; raise BuildpackError with one actionable message if it cannot be built.
 
     ``available_versions`` are the Pythons the platform has or can provide; ``elsewhere`` ends the
-    message for any other version (where the versions not offered here can be had).
+    message for any other version (where the versions not offered here can be had);
+    ``default_origin`` says where ``default_version`` comes from, for apps that name none.
     """
     if not os.path.isdir(root):
         raise BuildpackError(f"The app's source directory {root} does not exist or is not a directory.")
@@ -327,7 +330,7 @@ def detect(root: str, available_versions: Sequence[str], default_version: str,
     files, names, local = _read_requirements(root)
     processes = _read_procfile(root, entries)
     version, source, version_warnings = _python_version(root, entries, available_versions, default_version,
-                                                        elsewhere)
+                                                        elsewhere, default_origin)
     manage_py = _find_manage_py(root)
     django = manage_py is not None and "django" in names
     web = processes["web"].split()

@@ -13,7 +13,6 @@ from a registry, or built from Debian packages on a debootstrap base.
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 import time
 
@@ -33,9 +32,11 @@ ROLES = {"python-build": "build", "python": "run"}
 class ProvideError(Exception):
     """A Python the platform could not provide, with what was tried."""
 
-    def __init__(self, message: str, log: list[str] | None = None):
+    def __init__(self, message: str, log: list[str] | None = None, pull_failed: bool = False):
         super().__init__(message)
         self.log = log or []
+        # No registry answered for a version only the official images have: the version is unavailable here.
+        self.pull_failed = pull_failed
 
 
 def version_key(version: str) -> tuple:
@@ -87,7 +88,7 @@ def _exists(client, ref: str) -> bool:
         return False
 
 
-def provide(client, version: str, offer: dict, run_command, timeout: int) -> dict:
+def provide(client, version: str, offer: dict, run_command, get_bin_path, timeout: int) -> dict:
     """Make the images of ``version`` available; return how, how long it took and the log's tail.
 
     Registry mode pulls the official images; local mode builds the role's recipes (bootstrapping
@@ -107,14 +108,13 @@ def provide(client, version: str, offer: dict, run_command, timeout: int) -> dic
         except DockerException as exc:
             log.append(f"pull failed: {exc}")
             if source == "registry" or not local:
-                raise ProvideError(f"could not pull the official images of Python {version} ({exc}); let this "
-                                   "node reach the registry, or use a version the platform builds locally",
-                                   log) from exc
+                raise ProvideError(f"could not pull the official images of Python {version} ({exc})", log,
+                                   pull_failed=True) from exc
             refs = {}
     if not refs:
         if not local:
             raise ProvideError(f"Python {version} cannot be built from Debian packages here", log)
-        _ensure_base(client, local, offer, run_command, log)
+        _ensure_base(client, local, offer, run_command, get_bin_path, log)
         for kind in KINDS:
             refs[ROLES[kind]] = _build(client, version, kind, local, log, timeout)
         how = "built"
@@ -137,25 +137,37 @@ def _build(client, version: str, kind: str, local: dict, log: list[str], timeout
     return recipe["ref"]
 
 
-def _ensure_base(client, local: dict, offer: dict, run_command, log: list[str]) -> None:
-    """Bootstrap qoddi/debian:<suite> with the images role's own script, unless it is here."""
+def _ensure_base(client, local: dict, offer: dict, run_command, get_bin_path, log: list[str]) -> None:
+    """Bootstrap qoddi/debian:<suite> with the images role's own script, unless it is here.
+
+    The script writes the tree as a tar, which is imported through the Engine API this module was
+    given (docker_host, TLS), not through a docker CLI that may talk to another engine.
+    """
     if _exists(client, local["base"]):
         return
-    if not shutil.which("debootstrap"):
+    if not get_bin_path("debootstrap"):
         raise ProvideError(f"the Debian {local['suite']} base image is missing and debootstrap, which makes it, is "
                            "not installed on this node: apt-get install debootstrap, or run the qoddi.paas.images "
                            "role (playbook qoddi.paas.platform), which installs it", log)
     suite = local["suite"]
     log.append(f"bootstrapping {local['base']} from {offer['mirror']}")
-    with tempfile.TemporaryDirectory(prefix="qoddi-bootstrap-") as scripts:
-        script = os.path.join(scripts, offer.get("bootstrap_name") or "debian-base.sh")
+    with tempfile.TemporaryDirectory(prefix="qoddi-bootstrap-", dir=_scratch(offer["build_dir"])) as work:
+        script = os.path.join(work, offer.get("bootstrap_name") or "debian-base.sh")
+        tree_tar = os.path.join(work, "tree.tar")
         with open(script, "w", encoding="utf-8") as handle:
             handle.write(offer["bootstrap"])
-        argv = ["sh", script, suite, offer["mirror"], offer["build_dir"]]
-        if suite in (offer.get("skip_valid_until") or []):
-            argv.append("skip-valid-until")
-        rc, out, err = run_command(argv, environ_update={"LANG": "C", "LC_ALL": "C"})
-    lines = (out + err).splitlines()
-    if rc != 0:
-        raise ProvideError(f"bootstrapping the Debian {suite} base image failed (exit {rc})", log + tail(lines))
-    log.extend(tail(lines, 3))
+        rc, out, err = run_command(["bash", script, suite, offer["mirror"], offer["build_dir"], tree_tar],
+                                   environ_update={"LANG": "C", "LC_ALL": "C"})
+        lines = (out + err).splitlines()
+        if rc != 0:
+            raise ProvideError(f"bootstrapping the Debian {suite} base image failed (exit {rc})", log + tail(lines))
+        log.extend(tail(lines, 3))
+        repository, tag = local["base"].rsplit(":", 1)
+        client.api.import_image(src=tree_tar, repository=repository, tag=tag,
+                                changes=['CMD ["bash"]', "LABEL org.qoddi.image=debian"])
+
+
+def _scratch(build_dir: str) -> str:
+    """The images role's scratch space (large trees do not belong in /tmp, often a small tmpfs)."""
+    os.makedirs(build_dir, exist_ok=True)
+    return build_dir

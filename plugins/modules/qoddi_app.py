@@ -287,6 +287,7 @@ from ansible_collections.qoddi.paas.plugins.module_utils._buildpack import (
     BuildpackError,
     detect,
     dockerfile,
+    unavailable,
 )
 from ansible_collections.qoddi.paas.plugins.module_utils._client import (
     DockerException,
@@ -375,7 +376,8 @@ class App:
             export_git(self.module.run_command, self.state_dir, revision, dest)
 
     # ----- build --------------------------------------------------------------------------------
-    def build(self, revision: str, release: int) -> tuple[str, str, dict[str, str]]:
+    def python_for(self, workdir: str):
+        """Detect the app in ``workdir``; return its spec and the images of its Python (None when missing)."""
         offer = self.p["python_images"] or {}
         images = pyimages.present(self.client, offer)
         available = sorted(set(images) | set(pyimages.offered(offer)), key=pyimages.version_key)
@@ -384,15 +386,36 @@ class App:
                       "(playbook qoddi.paas.site) first.")
         # Heroku's rule for apps that name no version: the previous build's, else the platform's default.
         previous = next((r["python"] for r in self.result["releases"] if r.get("python")), "")
-        default = self.p["python_version"] or previous or offer.get("default") or available[-1]
+        if self.p["python_version"]:
+            default, origin = self.p["python_version"], "the task's python_version"
+        elif previous:
+            default, origin = previous, "the app's previous build"
+        else:
+            default, origin = offer.get("default") or available[-1], "the platform's default"
+        try:
+            spec = detect(workdir, available, default, elsewhere(offer), origin)
+        except BuildpackError as exc:
+            self.fail(str(exc))
+        return spec, images.get(spec.python_version)
+
+    def preview(self, revision: str) -> None:
+        """Check mode: detect the app as a build would, so a refused app fails and a new Python shows."""
+        workdir = tempfile.mkdtemp(prefix=f"qoddi-check-{self.name}-")
+        try:
+            self.export(revision, workdir)
+            spec, pair = self.python_for(workdir)
+            if pair is None:
+                self.result["python_image"] = {"version": spec.python_version, "how": "to be provided"}
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def build(self, revision: str, release: int) -> tuple[str, str, dict[str, str]]:
         workdir = tempfile.mkdtemp(prefix=f"qoddi-build-{self.name}-")
         try:
             self.export(revision, workdir)
-            try:
-                spec = detect(workdir, available, default, elsewhere(offer))
-            except BuildpackError as exc:
-                self.fail(str(exc))
-            pair = images.get(spec.python_version) or self.provide_python(spec.python_version, offer)
+            spec, pair = self.python_for(workdir)
+            if pair is None:
+                pair = self.provide_python(spec)
             self.result["warnings_build"] = list(spec.warnings)
             extra = {".qoddi/env.sh": ENV_SCRIPT.encode()}
             build_env = self.build_env(pair["build"])
@@ -400,8 +423,12 @@ class App:
                 extra[".qoddi/build.env"] = build_env
             ca_bundle = (self.p["build"] or {}).get("ca_bundle")
             if ca_bundle:
-                with open(ca_bundle, "rb") as handle:
-                    extra[".qoddi/ca-bundle.crt"] = handle.read()
+                try:
+                    with open(ca_bundle, "rb") as handle:
+                        extra[".qoddi/ca-bundle.crt"] = handle.read()
+                except OSError as exc:
+                    self.fail(f"cannot read the build's CA bundle {ca_bundle} ({exc.strerror}): fix build.ca_bundle, "
+                              "or qoddi_build_ca_bundle in the inventory, which sets it for every app.")
             text = dockerfile(spec, pair["build"], pair["run"], ca_bundle=bool(ca_bundle),
                               pip_index_url=(self.p["build"] or {}).get("pip_index_url") or "",
                               build_env_file=bool(build_env))
@@ -424,14 +451,22 @@ class App:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    def provide_python(self, version: str, offer: dict) -> dict[str, str]:
+    def provide_python(self, spec) -> dict[str, str]:
         """Pull or build the images of a Python the app asks for and this engine lacks (once)."""
+        offer, version = self.p["python_images"] or {}, spec.python_version
         with self.timed("python_image"):
             try:
                 provided = pyimages.provide(self.client, version, offer, self.module.run_command,
-                                            self.p["wait_timeout"])
+                                            self.module.get_bin_path, self.p["wait_timeout"])
             except pyimages.ProvideError as exc:
-                self.fail(f"{exc}. The running release is unchanged.",
+                message = str(exc)
+                if exc.pull_failed:
+                    # Only a registry has this version, and none answered: unavailable here, said as such.
+                    local = sorted(set(pyimages.present(self.client)) | set(offer.get("versions") or {}),
+                                   key=pyimages.version_key)
+                    message = unavailable(version, spec.python_version_source, local,
+                                          f"No registry answered for the official python images ({exc}).")
+                self.fail(f"{message} The running release is unchanged.",
                           python_image={"version": version, "log": exc.log})
         self.result["python_image"] = provided
         return provided["images"]
@@ -509,6 +544,8 @@ class App:
                           else f"first deploy of {revision[:12]}")
                 if self.module.check_mode:
                     self.result.update(release=release, revision=revision)
+                    if revision != "unknown":
+                        self.preview(revision)
                     self._finish(before, {"release": release, "revision": revision}, reason, changed=True)
                 with self.timed("build"):
                     image, image_id, processes = self.build(revision, release)
@@ -683,7 +720,8 @@ def main():
             rollback=dict(type="int"),
             build=dict(type="dict", default={}, options=dict(
                 ca_bundle=dict(type="path"),
-                pip_index_url=dict(type="str"),
+                # A mirror's URL may hold credentials.
+                pip_index_url=dict(type="str", no_log=True),
             )),
             wait_timeout=dict(type="int", default=600),
             state_dir=dict(type="path", default="/var/lib/qoddi/apps"),

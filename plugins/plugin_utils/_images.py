@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable, Sequence
 
 import jinja2
 import yaml
@@ -36,17 +37,22 @@ def version_key(version: str) -> tuple:
     return tuple(int(part) if part.isdigit() else 0 for part in str(version).split("."))
 
 
-def default_python(suites: dict, configured: str = "") -> str:
-    """The platform's default Python: the configured one, else the newest it can build (as Heroku's
+def default_python(offered: Iterable[str], configured: str = "") -> str:
+    """The platform's default Python: the configured one, else the newest it offers (as Heroku's
     default follows the newest stable release)."""
-    return str(configured) if configured else max(map(str, suites), key=version_key)
+    return str(configured) if configured else max(map(str, offered), key=version_key)
 
 
-def render_dockerfile(entry: dict, ca_bundle: bool, pip_index_url: str, templates_dir: str = TEMPLATES) -> str:
+def render_dockerfile(entry: dict, ca_bundle: bool, pip_index_url: str, skip_valid_until: Sequence[str] = (),
+                      templates_dir: str = TEMPLATES) -> str:
     """The Dockerfile of a planned local image, from the role's template for it."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates_dir), trim_blocks=True,
                              keep_trailing_newline=True, undefined=jinja2.StrictUndefined, autoescape=False)
-    image = dict(entry, ca_bundle=ca_bundle, pip_index_url=pip_index_url)
+    # Mirrors let the Release files of Debian testing and unstable pass their Valid-Until date between
+    # syncs, and apt then refuses to update at all. For the suites listed, only the build's own apt
+    # skips the date (signatures are still checked), and the images keep apt's default.
+    apt_update = "-o Acquire::Check-Valid-Until=false update" if entry["suite"] in skip_valid_until else "update"
+    image = dict(entry, ca_bundle=ca_bundle, pip_index_url=pip_index_url, apt_update=apt_update)
     return env.get_template(f"{entry['name']}/Dockerfile.j2").render(__qoddi_image=image)
 
 
@@ -61,7 +67,8 @@ def recipe_digest(entry: dict, dockerfile: str, templates_dir: str = TEMPLATES) 
     return digest.hexdigest()
 
 
-def local_recipes(plan: list, ca_bundle: bool, pip_index_url: str, templates_dir: str = TEMPLATES) -> dict:
+def local_recipes(plan: list, ca_bundle: bool, pip_index_url: str, skip_valid_until: Sequence[str] = (),
+                  templates_dir: str = TEMPLATES) -> dict:
     """{key: {"ref": qoddi/<name>:<flavour>-<digest>, "dockerfile": text}} for every planned image.
 
     A changed Dockerfile, file or package list gives a new tag, so "build only when missing" is also
@@ -69,7 +76,7 @@ def local_recipes(plan: list, ca_bundle: bool, pip_index_url: str, templates_dir
     """
     recipes = {}
     for entry in plan:
-        dockerfile = render_dockerfile(entry, ca_bundle, pip_index_url, templates_dir)
+        dockerfile = render_dockerfile(entry, ca_bundle, pip_index_url, skip_valid_until, templates_dir)
         flavour = entry["version"] or entry["suite"]
         ref = f"qoddi/{entry['name']}:{flavour}-{recipe_digest(entry, dockerfile, templates_dir)[:12]}"
         recipes[entry["key"]] = {"ref": ref, "dockerfile": dockerfile}

@@ -1,16 +1,18 @@
-#!/bin/sh
+#!/bin/bash
 # Make the Debian base image qoddi/debian:<suite> with debootstrap, on a node with a Docker engine.
 # One recipe for the images role (which runs it with ansible.builtin.script) and for qoddi_app (which
-# runs it when an app asks for a Python whose images are missing).
-# Usage: debian-base.sh SUITE MIRROR WORKDIR [skip-valid-until]
-set -eu
-suite=$1 mirror=$2 tree=$3/rootfs/$1
+# runs it when an app asks for a Python whose base is missing, and imports the tree itself through
+# the Engine API it was given).
+# Usage: debian-base.sh SUITE MIRROR WORKDIR [TARFILE]
+#   without TARFILE the tree is imported with the docker CLI; with it, the tree is written there.
+set -euo pipefail
+suite=$1 mirror=$2 tree=$3/rootfs/$1 out=${4:-}
 mkdir -p "$3/rootfs"
 # One bootstrap of a suite at a time (two deploys may ask for the same new Python at once); the
 # second finds the image made and stops there.
 exec 9>"$tree.lock"
 flock 9
-if docker image inspect "qoddi/debian:$suite" >/dev/null 2>&1; then
+if [ -z "$out" ] && docker image inspect "qoddi/debian:$suite" >/dev/null 2>&1; then
   exit 0
 fi
 # Remove a half-made tree left by an interrupted run, and this one whatever happens.
@@ -22,11 +24,9 @@ trap 'rm -rf "$tree"' EXIT
 debootstrap --foreign --variant=minbase "$suite" "$tree" "$mirror" /usr/share/debootstrap/scripts/sid
 echo force-unsafe-io > "$tree/etc/dpkg/dpkg.cfg.d/qoddi-unsafe-io"
 chroot "$tree" /debootstrap/debootstrap --second-stage
-if [ "${4:-}" = skip-valid-until ]; then
-  # Debian's testing and unstable suites: mirrors let their Release files pass the Valid-Until date
-  # between syncs, and apt then refuses every update. Signatures are still verified; only the date
-  # is not (qoddi_images_apt_skip_valid_until lists the suites this applies to).
-  printf 'Acquire::Check-Valid-Until "false";\n' > "$tree/etc/apt/apt.conf.d/99qoddi-valid-until"
+if [ -n "$out" ]; then
+  tar -C "$tree" -cf "$out" .
+else
+  tar -C "$tree" -c . |
+    docker import --change 'CMD ["bash"]' --change 'LABEL org.qoddi.image=debian' - "qoddi/debian:$suite"
 fi
-tar -C "$tree" -c . |
-  docker import --change 'CMD ["bash"]' --change 'LABEL org.qoddi.image=debian' - "qoddi/debian:$suite"

@@ -166,6 +166,14 @@ def test_unavailable_patch_version_is_checked_against_its_minor(tmp_path):
     assert "3.10" in message and "runtime.txt" in message and "cannot be had" in message
 
 
+def test_the_default_says_where_it_comes_from(tmp_path):
+    root = django_app(tmp_path, drop=(".python-version",))
+    spec = detect(root, AVAILABLE, "3.11", default_origin="the app's previous build")
+    assert any("3.11 (the app's previous build) is used" in w for w in spec.warnings)
+    with pytest.raises(BuildpackError, match=r"Python 3\.12 \(the task's python_version\) cannot be had"):
+        detect(root, AVAILABLE, "3.12", default_origin="the task's python_version")
+
+
 def test_unavailable_default_version(tmp_path):
     with pytest.raises(BuildpackError, match=r"3\.15 \(the platform's default\).*\.python-version"):
         detect(django_app(tmp_path, drop=(".python-version",)), AVAILABLE, "3.15")
