@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Run test stages in order: lint sanity unit molecule integration (or "all").
+# Run test stages in order: lint sanity unit molecule integration fresh (or "all").
 # QODDI_TARGETS limits the integration stage to some targets; QODDI_TEST_TREE moves its copy of the
 # collection (default /tmp/qoddi.paas-test), so two checkouts can be tested side by side.
 # molecule converges the platform from nothing (playbooks/site.yml: engine, images, one-node Swarm),
 # checks idempotence and verifies it; the integration targets then run on that platform.
 # "platform" is set-up only (site.yml), for running integration on its own.
+# fresh converges the platform and the sample on a brand-new Docker-in-Docker node (molecule
+# scenario fresh), which catches what only a long-lived engine has (needs the host's engine only).
 # A stage passes only if it ran its tests: one that ran none, or skipped some (ansible-test skips a
 # test or target that lacks root or a tool, and still exits 0), fails.
 set -euo pipefail
@@ -20,7 +22,7 @@ stages=("$@")
 if [ "${stages[*]:-all}" = all ]; then
   # Sanity needs no Docker and spends much of its time waiting on package downloads, as the image
   # builds of molecule's converge do: run it beside the other stages and collect it at the end.
-  stages=(lint sanity-start unit molecule integration sanity-wait)
+  stages=(lint sanity-start unit molecule integration fresh sanity-wait)
 fi
 
 # Every integration target is needs/root (they install and drive the Docker engine and the Swarm):
@@ -156,8 +158,12 @@ for stage in "${stages[@]}"; do
       banner "molecule: scenario default (converge, idempotence, verify)"
       molecule test -s default
       ;;
+    fresh)
+      banner "fresh: the platform and the sample on a brand-new node (molecule scenario fresh)"
+      molecule test -s fresh
+      ;;
     *)
-      echo "unknown stage $stage (lint sanity unit platform molecule integration, or all)" >&2
+      echo "unknown stage $stage (lint sanity unit platform molecule integration fresh, or all)" >&2
       exit 2
       ;;
   esac
