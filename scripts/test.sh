@@ -33,6 +33,11 @@ if [[ " ${stages[*]} " == *" integration "* ]] && [ "$(id -u)" != 0 ]; then
   echo "qoddi: e.g. sudo make test (the molecule or platform stage before it installs and starts the engine)." >&2
   exit 2
 fi
+# The fresh nodes' engines make cgroups in this host's tree, which only root can remove.
+if [[ " ${stages[*]} " == *" fresh "* ]] && [ "$(id -u)" != 0 ]; then
+  echo "qoddi: the fresh stage must run as root: its nodes' engines make cgroups on this host, removed after." >&2
+  exit 2
+fi
 
 fail_stage() { printf '\n--- %s FAILED: %s\n' "$1" "$2" >&2; exit 1; }
 
