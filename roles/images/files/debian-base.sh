@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Make the Debian base image qoddi/debian:<suite> with debootstrap, on a node with a Docker engine.
 # One recipe for the images role (which runs it with ansible.builtin.script) and for qoddi_app (which
 # runs it when an app asks for a Python whose base is missing, and imports the tree itself through

@@ -22,7 +22,7 @@ def test_every_locally_buildable_python_is_offered_on_its_debian_release():
     assert offer["versions"]["3.14"]["base"] == "qoddi/debian:forky"
     assert "FROM qoddi/debian:forky\n" in offer["versions"]["3.14"]["python-build"]["dockerfile"]
     assert "python3.14-dev" in offer["versions"]["3.14"]["python-build"]["dockerfile"]
-    assert offer["bootstrap"].startswith("#!/bin/bash") and "debootstrap" in offer["bootstrap"]
+    assert offer["bootstrap"].startswith("#!/usr/bin/env bash") and "debootstrap" in offer["bootstrap"]
     # apt skips Release dates for testing (forky) in the build only: the images keep apt's default.
     assert "apt-get -o Acquire::Check-Valid-Until=false update" in offer["versions"]["3.14"]["python"]["dockerfile"]
     assert "RUN apt-get update" in offer["versions"]["3.13"]["python"]["dockerfile"]
