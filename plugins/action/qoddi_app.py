@@ -16,18 +16,15 @@ from __future__ import annotations
 import os
 
 from ansible.errors import AnsibleError
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.qoddi.paas.plugins.filter.images import image_plan
 from ansible_collections.qoddi.paas.plugins.plugin_utils import _images
+from ansible_collections.qoddi.paas.plugins.plugin_utils._action import ModuleWithArguments
 
 BUILD_SETTINGS = {"ca_bundle": "qoddi_build_ca_bundle", "pip_index_url": "qoddi_build_pip_index_url"}
 
 
-class ActionModule(ActionBase):
-    # Builds of a new Python take minutes: `async` must stay available, as it is for plain modules.
-    _supports_async = True
-
+class ActionModule(ModuleWithArguments):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = dict(self._task.args)
@@ -44,13 +41,7 @@ class ActionModule(ActionBase):
             except AnsibleError as exc:
                 result.update(failed=True, msg=f"qoddi_app: {exc}")
                 return result
-        wrap_async = bool(self._task.async_val) and not self._connection.has_native_async
-        result.update(self._execute_module(module_name="qoddi.paas.qoddi_app", module_args=args,
-                                           task_vars=task_vars, wrap_async=wrap_async))
-        if not wrap_async:
-            # As the normal action does: an async job still needs the files until it ends.
-            self._remove_tmp_path(self._connection._shell.tmpdir)
-        return result
+        return self.run_module("qoddi.paas.qoddi_app", args, task_vars, result)
 
     def _platform_settings(self, task_vars: dict) -> dict:
         """The images role's defaults, overridden by what the inventory (or play) sets."""

@@ -13,25 +13,17 @@ from __future__ import annotations
 import os
 
 import yaml
-from ansible.plugins.action import ActionBase
+
+from ansible_collections.qoddi.paas.plugins.plugin_utils._action import ModuleWithArguments
 
 CATALOGUE = os.path.join(os.path.dirname(__file__), "..", "..", "roles", "marketplace", "vars", "main.yml")
 
 
-class ActionModule(ActionBase):
-    # A backup or restore can take long: `async` must stay available, as it is for plain modules.
-    _supports_async = True
-
+class ActionModule(ModuleWithArguments):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = dict(self._task.args)
         if not args.get("catalogue"):
             with open(CATALOGUE, encoding="utf-8") as handle:
                 args["catalogue"] = yaml.safe_load(handle)["qoddi_marketplace_engines"]
-        wrap_async = bool(self._task.async_val) and not self._connection.has_native_async
-        result.update(self._execute_module(module_name="qoddi.paas.qoddi_db", module_args=args,
-                                           task_vars=task_vars, wrap_async=wrap_async))
-        if not wrap_async:
-            # As the normal action does: an async job still needs the files until it ends.
-            self._remove_tmp_path(self._connection._shell.tmpdir)
-        return result
+        return self.run_module("qoddi.paas.qoddi_db", args, task_vars, result)
