@@ -18,6 +18,7 @@ import os
 from ansible.errors import AnsibleError
 
 from ansible_collections.qoddi.paas.plugins.filter.images import image_plan
+from ansible_collections.qoddi.paas.plugins.module_utils import _python_images as pyimages
 from ansible_collections.qoddi.paas.plugins.plugin_utils import _images
 from ansible_collections.qoddi.paas.plugins.plugin_utils._action import ModuleWithArguments
 
@@ -68,7 +69,7 @@ def python_offer(settings: dict) -> dict:
         # YAML reads 3.10 as the number 3.1.
         raise AnsibleError(f"qoddi_images_python_default is {configured!r}, not a string: quote it, e.g. \"3.14\".")
     official_versions = [str(v) for v in settings.get("__qoddi_images_python_official_versions") or []]
-    plan = image_plan(["python", "python-build"], source, sorted(suites, key=_images.version_key),
+    plan = image_plan(["python", "python-build"], source, sorted(suites, key=pyimages.version_key),
                       settings["__qoddi_images_local_catalogue"], suites, settings["qoddi_images_official"],
                       settings["qoddi_images_suite"], settings["qoddi_images_extra_packages"])
     recipes = _images.local_recipes(plan, bool(settings["qoddi_build_ca_bundle"]),
@@ -82,10 +83,8 @@ def python_offer(settings: dict) -> dict:
                                   "official": entry["official"]}
     with open(_images.BOOTSTRAP_SCRIPT, encoding="utf-8") as handle:
         bootstrap = handle.read()
-    offered = list(suites) + (official_versions if source != "local" else [])
-    return {
+    offer = {
         "source": source,
-        "default": _images.default_python(offered, configured),
         "versions": versions,
         "official_versions": official_versions,
         "official": {name: settings["qoddi_images_official"].get(name, "") for name in ("python", "python-build")},
@@ -94,3 +93,6 @@ def python_offer(settings: dict) -> dict:
         "bootstrap": bootstrap,
         "bootstrap_name": os.path.basename(_images.BOOTSTRAP_SCRIPT),
     }
+    # The newest of what the module will offer (local builds, and official images outside local mode).
+    offer["default"] = _images.default_python(pyimages.offered(offer), configured)
+    return offer

@@ -17,6 +17,7 @@ import tempfile
 import time
 
 from ansible_collections.qoddi.paas.plugins.module_utils._build import BuildError, build_image, context_tar, tail
+from ansible_collections.qoddi.paas.plugins.module_utils._buildpack import _version_key as version_key
 from ansible_collections.qoddi.paas.plugins.module_utils._deploy import LABEL
 
 try:
@@ -24,6 +25,7 @@ try:
 except ImportError:  # reported by the module through _client
     DockerException = ImageNotFound = Exception
 
+# version_key (how versions sort, "3.9" before "3.10") is the buildpack's rule: one definition for every caller.
 KINDS = ("python", "python-build")
 # In the result: build is the build stage, run the runtime stage.
 ROLES = {"python-build": "build", "python": "run"}
@@ -37,10 +39,6 @@ class ProvideError(Exception):
         self.log = log or []
         # No registry answered for a version only the official images have: the version is unavailable here.
         self.pull_failed = pull_failed
-
-
-def version_key(version: str) -> tuple:
-    return tuple(int(part) if part.isdigit() else 0 for part in str(version).split("."))
 
 
 def present(client, offer: dict | None = None) -> dict[str, dict[str, str]]:

@@ -398,21 +398,25 @@ class App:
             self.fail(str(exc))
         return spec, images.get(spec.python_version)
 
-    def preview(self, revision: str) -> None:
-        """Check mode: detect the app as a build would, so a refused app fails and a new Python shows."""
-        workdir = tempfile.mkdtemp(prefix=f"qoddi-check-{self.name}-")
+    @contextlib.contextmanager
+    def exported(self, revision: str, purpose: str):
+        """The source at ``revision`` in a directory of its own, removed afterwards."""
+        workdir = tempfile.mkdtemp(prefix=f"qoddi-{purpose}-{self.name}-")
         try:
             self.export(revision, workdir)
-            spec, pair = self.python_for(workdir)
-            if pair is None:
-                self.result["python_image"] = {"version": spec.python_version, "how": "to be provided"}
+            yield workdir
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
+    def preview(self, revision: str) -> None:
+        """Check mode: detect the app as a build would, so a refused app fails and a new Python shows."""
+        with self.exported(revision, "check") as workdir:
+            spec, pair = self.python_for(workdir)
+            if pair is None:
+                self.result["python_image"] = {"version": spec.python_version, "how": "to be provided"}
+
     def build(self, revision: str, release: int) -> tuple[str, str, dict[str, str]]:
-        workdir = tempfile.mkdtemp(prefix=f"qoddi-build-{self.name}-")
-        try:
-            self.export(revision, workdir)
+        with self.exported(revision, "build") as workdir:
             spec, pair = self.python_for(workdir)
             if pair is None:
                 pair = self.provide_python(spec)
@@ -448,8 +452,6 @@ class App:
             self.result["build_cache"] = cache_summary(log)
             self.result["built"] = True
             return tag, image_id, spec.processes
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
 
     def provide_python(self, spec) -> dict[str, str]:
         """Pull or build the images of a Python the app asks for and this engine lacks (once)."""

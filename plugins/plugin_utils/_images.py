@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 import jinja2
 import yaml
 
+from ansible_collections.qoddi.paas.plugins.module_utils._python_images import version_key
+
 ROLE = os.path.join(os.path.dirname(__file__), "..", "..", "roles", "images")
 TEMPLATES = os.path.join(ROLE, "templates")
 BOOTSTRAP_SCRIPT = os.path.join(ROLE, "files", "debian-base.sh")
@@ -31,10 +33,6 @@ def role_settings() -> dict:
         with open(os.path.join(ROLE, name, "main.yml"), encoding="utf-8") as handle:
             settings.update(yaml.safe_load(handle) or {})
     return settings
-
-
-def version_key(version: str) -> tuple:
-    return tuple(int(part) if part.isdigit() else 0 for part in str(version).split("."))
 
 
 def default_python(offered: Iterable[str], configured: str = "") -> str:
