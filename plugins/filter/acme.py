@@ -81,7 +81,13 @@ def acme_renewal_due(info: dict, remaining_fraction: float = 1 / 3, now: str | N
     if not info or info.get("failed") or not info.get("not_after") or not info.get("not_before"):
         return True
     start, end = _asn1_time(info["not_before"]), _asn1_time(info["not_after"])
-    current = _asn1_time(now) if now else datetime.datetime.now(datetime.UTC)
+    try:
+        current = _asn1_time(now) if now else datetime.datetime.now(datetime.UTC)
+    except ValueError:
+        raise AnsibleFilterError(
+            f"acme_renewal_due: now is {now!r}, not an ASN.1 TIME such as 20261130120000Z "
+            "(qoddi_letsencrypt_now is for tests: leave it empty to read the clock)."
+        ) from None
     return (end - current) < (end - start) * remaining_fraction
 
 

@@ -52,3 +52,10 @@ def test_renewal_is_due_when_a_third_of_the_lifetime_remains():
 
 def test_no_certificate_yet_is_due():
     assert acme_renewal_due({}) and acme_renewal_due({"failed": True, "msg": "no such file"})
+
+
+def test_a_clock_that_is_no_time_is_a_clear_error():
+    # qoddi_letsencrypt_now reaches the rule as given: a typo must say what it should look like.
+    info = {"not_before": "20260101000000Z", "not_after": "20260131000000Z"}
+    with pytest.raises(AnsibleFilterError, match="not an ASN.1 TIME such as 20261130120000Z .*qoddi_letsencrypt_now"):
+        acme_renewal_due(info, now="2026-01-10")
