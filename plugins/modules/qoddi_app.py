@@ -297,6 +297,7 @@ from ansible_collections.qoddi.paas.plugins.module_utils._client import (
 from ansible_collections.qoddi.paas.plugins.module_utils._source import (
     HAS_CRYPTOGRAPHY,
     SourceError,
+    check_git_source,
     copy_tree,
     ensure_deploy_key,
     export_git,
@@ -750,6 +751,11 @@ def main():
                              "at most 63 characters, no scheme, port, path or wildcard.")
     if p["health_check_path"] and not p["health_check_path"].startswith("/"):
         module.fail_json(msg=f"qoddi_app: health_check_path '{p['health_check_path']}' must start with '/'.")
+    if (p["source"] or {}).get("git"):
+        try:
+            check_git_source(p["source"]["git"], p["source"]["ref"])
+        except SourceError as exc:
+            module.fail_json(msg=f"qoddi_app: {exc}")
     app = App(module)
     try:
         {"present": app.present, "absent": app.absent, "restarted": app.restarted, "stopped": app.stopped}[p["state"]]()
