@@ -110,10 +110,19 @@ options:
     description:
       - Custom domains the edge routes to the web process, besides the platform's default domain
         C(<name>.<platform domain>). Each gets its own certificate.
-      - A domain another app already serves is refused, and nothing changes.
+      - A domain another app already serves (one of its custom domains, or its default domain) is refused,
+        naming that app, and nothing changes.
     type: list
     elements: str
     default: []
+  platform_domain:
+    description:
+      - The platform's domain (C(qoddi_domain)): every app's default domain is C(<name>.<platform domain>),
+        which no other app may take as a custom domain. The action plugin fills it from C(qoddi_domain)
+        (the C(qoddi.paas.haproxy) role's default when unset); playbooks do not set it.
+      - Empty skips the check against default domains.
+    type: str
+    default: ""
   health_check_path:
     description: Path the platform requests on the web process to call a task healthy; empty disables the check.
     type: str
@@ -325,6 +334,35 @@ def releases(client, app: str) -> list[dict]:
     return sorted(kept, key=lambda r: -r["release"])
 
 
+def domain_clashes(name: str, domains: list[str], platform: str, services: list[dict]) -> list[str]:
+    """Why ``name`` may not serve ``domains`` beside the apps whose web ``services`` are given (Engine API).
+
+    Another app serves its custom domains and its default domain <app>.<platform>; this app's own
+    default domain must not be another app's custom domain either. The edge cannot route one name to
+    two apps: it would stop for every app.
+    """
+    taken = {}
+    for svc in services:
+        labels = svc["Spec"].get("Labels") or {}
+        other = labels.get(L + "app")
+        if not other or other == name:
+            continue
+        if platform:
+            taken[f"{other}.{platform}"] = f"{other} (its default domain)"
+        for domain in filter(None, labels.get(L + "domains", "").split(",")):
+            taken[domain] = other
+    problems = []
+    clashes = [f"{domain} (served by app {taken[domain]})" for domain in domains if domain in taken]
+    if clashes:
+        problems.append(f"the domain {', '.join(clashes)} is already taken: remove it from that app first, or "
+                        "pick another domain.")
+    mine = f"{name}.{platform}"
+    if platform and mine in taken:
+        problems.append(f"the app's default domain {mine} is a custom domain of app {taken[mine]}: remove it from "
+                        "that app's domains first, or give this app another name.")
+    return problems
+
+
 class App:
     def __init__(self, module: AnsibleModule):
         self.module = module
@@ -501,17 +539,11 @@ class App:
         return wanted
 
     def check_domains(self):
-        """Refuse a custom domain that another app already serves, before anything changes."""
-        taken = {}
-        for svc in self.client.api.services(filters={"label": f"{L}process=web"}):
-            labels = svc["Spec"].get("Labels") or {}
-            if labels.get(L + "app") != self.name:
-                for domain in filter(None, labels.get(L + "domains", "").split(",")):
-                    taken[domain] = labels.get(L + "app")
-        clashes = [f"{domain} (served by app {taken[domain]})" for domain in self.p["domains"] if domain in taken]
+        """Refuse a domain that another app already serves, before anything changes (see domain_clashes)."""
+        services = self.client.api.services(filters={"label": f"{L}process=web"})
+        clashes = domain_clashes(self.name, self.p["domains"], self.p["platform_domain"], services)
         if clashes:
-            self.fail(f"the domain {', '.join(clashes)} is already taken: remove it from that app first, or pick "
-                      "another domain.")
+            self.fail(" ".join(clashes))
 
     def present(self):
         self.check_domains()
@@ -719,6 +751,7 @@ def main():
             python_images=dict(type="dict"),
             health_check_path=dict(type="str", default="/"),
             domains=dict(type="list", elements="str", default=[]),
+            platform_domain=dict(type="str", default=""),
             keep_releases=dict(type="int", default=5),
             rollback=dict(type="int"),
             build=dict(type="dict", default={}, options=dict(
