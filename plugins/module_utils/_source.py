@@ -201,6 +201,33 @@ def export_git(run, state_dir: str, commit: str, dest: str) -> None:
         # The "data" filter (refuse absolute paths, links out of dest...) where this Python has it.
         safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
         tar.extractall(dest, **safe)  # noqa: S202 - git archive output of the app's own commit
+    # Where Python has no "data" filter, links out of dest were extracted as they are.
+    check_links(dest, f"commit {commit[:12]} of source.git")
+
+
+def check_links(root: str, what: str) -> None:
+    """Refuse symbolic links under ``root`` that resolve outside it (links inside it are fine).
+
+    The module runs as root on the manager: a link such as requirements.txt -> /etc/shadow would
+    make it read (and the build log show) any file of the node. Every reader of a source (the
+    revision digest, the copy, the buildpack detection, the context tar) runs after this check.
+    """
+    root_real = os.path.realpath(root)
+    outside = []
+    for current, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in IGNORED_NAMES)
+        # A link to a directory is listed in dirs (os.walk does not enter it), a link to a file in files.
+        for name in sorted(dirs + files):
+            full = os.path.join(current, name)
+            if not os.path.islink(full):
+                continue
+            if os.path.commonpath([root_real, os.path.realpath(full)]) != root_real:
+                outside.append(f"{os.path.relpath(full, root)} -> {os.readlink(full)}")
+    if outside:
+        shown = ", ".join(outside[:5]) + (f" and {len(outside) - 5} more" if len(outside) > 5 else "")
+        raise SourceError(f"{what} has symbolic links that point outside it: {shown}. The build only takes the "
+                          "app's own files: copy what they point to into the source, or remove the links "
+                          "(links to files inside the source are fine).")
 
 
 def _walk(root: str):
@@ -216,6 +243,7 @@ def path_revision(root: str) -> str:
     """A digest of a directory's files (names, modes, contents): its revision for a path source."""
     if not os.path.isdir(root):
         raise SourceError(f"source.path '{root}' is not a directory on the node that builds the app.")
+    check_links(root, f"source.path '{root}'")
     digest = hashlib.sha256()
     for rel in _walk(root):
         full = os.path.join(root, rel)
@@ -231,7 +259,9 @@ def path_revision(root: str) -> str:
 
 
 def copy_tree(root: str, dest: str) -> None:
-    """Copy a source directory's files (without IGNORED_NAMES) into ``dest``."""
+    """Copy a source directory's files (without IGNORED_NAMES) into ``dest``; links stay links."""
+    # Checked again: the directory may have changed since its revision was computed.
+    check_links(root, f"source.path '{root}'")
     for rel in _walk(root):
         target = os.path.join(dest, rel)
         os.makedirs(os.path.dirname(target), exist_ok=True)

@@ -409,10 +409,13 @@ class App:
 
     def export(self, revision: str, dest: str) -> None:
         src = self.p["source"]
-        if src.get("path"):
-            copy_tree(src["path"], dest)
-        else:
-            export_git(self.module.run_command, self.state_dir, revision, dest)
+        try:
+            if src.get("path"):
+                copy_tree(src["path"], dest)
+            else:
+                export_git(self.module.run_command, self.state_dir, revision, dest)
+        except SourceError as exc:
+            self.fail(str(exc))
 
     # ----- build --------------------------------------------------------------------------------
     def python_for(self, workdir: str):

@@ -96,3 +96,63 @@ def test_a_host_key_adds_one_line_to_known_hosts_only():
     assert _source._known_hosts_entry("h", 22, "ssh-ed25519 AAAA\n@cert-authority * ssh-ed25519 AAAA") == \
         "h ssh-ed25519 AAAA"
     assert _source._known_hosts_entry("h", 2222, "ssh-ed25519 AAAAC3Nz== comment") == "[h]:2222 ssh-ed25519 AAAAC3Nz=="
+
+
+def _app(tmp_path):
+    root = tmp_path / "app"
+    (root / "pkg").mkdir(parents=True)
+    (root / "requirements.txt").write_text("Django\n")
+    (root / "pkg" / "settings.py").write_text("X = 1\n")
+    (tmp_path / "secret").write_text("outside\n")
+    return root
+
+
+def test_links_inside_the_source_are_kept_as_links(tmp_path):
+    root = _app(tmp_path)
+    (root / "reqs.txt").symlink_to("requirements.txt")
+    (root / "code").symlink_to("pkg")
+    (root / "pkg" / "up.txt").symlink_to("../requirements.txt")
+    revision = _source.path_revision(str(root))
+    assert revision.startswith("path-")
+    dest = tmp_path / "copy"
+    dest.mkdir()
+    _source.copy_tree(str(root), str(dest))
+    assert (dest / "reqs.txt").is_symlink() and (dest / "reqs.txt").read_text() == "Django\n"
+    assert (dest / "pkg" / "up.txt").read_text() == "Django\n"
+
+
+@pytest.mark.parametrize("name,target", [
+    ("requirements.txt", "{tmp}/secret"),           # absolute, to a file
+    ("requirements.txt", "../secret"),              # relative, climbing out
+    ("pkg/settings.py", "../../secret"),            # from a subdirectory
+    ("etc", "/etc"),                                 # a directory
+    ("pkg/loop", "../code"),                         # through another link that leaves
+])
+def test_links_out_of_the_source_are_refused_by_every_reader(tmp_path, name, target):
+    root = _app(tmp_path)
+    if name == "pkg/loop":
+        (root / "code").symlink_to(tmp_path)  # itself refused, named too
+    link = root / name
+    if link.exists():
+        link.unlink()
+    link.symlink_to(target.format(tmp=tmp_path))
+    dest = tmp_path / "copy"
+    dest.mkdir()
+    for read in (lambda: _source.path_revision(str(root)), lambda: _source.copy_tree(str(root), str(dest))):
+        with pytest.raises(SourceError, match=rf"has symbolic links that point outside it: .*{name} -> .*copy what"):
+            read()
+    assert list(dest.iterdir()) == []
+
+
+def test_a_git_commit_with_a_link_out_is_refused_after_extraction(tmp_path):
+    import io
+    import tarfile
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo("requirements.txt")
+        info.type, info.linkname = tarfile.SYMTYPE, "../../../../../../etc/passwd"
+        tar.addfile(info)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with pytest.raises((SourceError, tarfile.FilterError) if hasattr(tarfile, "FilterError") else SourceError):
+        _source.export_git(lambda *a, **k: (0, buffer.getvalue(), b""), str(tmp_path), "a" * 40, str(dest))
