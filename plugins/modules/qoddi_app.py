@@ -124,7 +124,10 @@ options:
     type: str
     default: ""
   health_check_path:
-    description: Path the platform requests on the web process to call a task healthy; empty disables the check.
+    description:
+      - Path the platform requests on the web process to call a task healthy; empty disables the check.
+      - At most 256 characters, starting with C(/), of letters, digits and C(/ . _ ~ - ! * + , ; = : @ % ? &)
+        (no spaces, quotes or control characters; percent-encode others): the edge writes it into its configuration.
     type: str
     default: /
   keep_releases:
@@ -272,7 +275,6 @@ build_log:
 import contextlib
 import json
 import os
-import re
 import shlex
 import shutil
 import tempfile
@@ -283,6 +285,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.qoddi.paas.plugins.module_utils import _deploy as deploy
 from ansible_collections.qoddi.paas.plugins.module_utils import _env as env_store
+from ansible_collections.qoddi.paas.plugins.module_utils import _labels as label_rules
 from ansible_collections.qoddi.paas.plugins.module_utils import _python_images as pyimages
 from ansible_collections.qoddi.paas.plugins.module_utils._build import (
     BuildError,
@@ -315,8 +318,6 @@ from ansible_collections.qoddi.paas.plugins.module_utils._source import (
 )
 
 NAME_RE = deploy.NAME_RE
-_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-DOMAIN_RE = re.compile(rf"^(?:{_LABEL}\.)+{_LABEL}$")
 IMAGE_REPO = "qoddi-app"
 L = deploy.LABEL
 
@@ -780,13 +781,14 @@ def main():
     if p["keep_releases"] < 1:
         module.fail_json(msg="qoddi_app: keep_releases must be at least 1 (the running release).")
     p["domains"] = sorted({domain.strip().lower().rstrip(".") for domain in p["domains"]})
-    bad = [domain for domain in p["domains"] if not DOMAIN_RE.match(domain) or len(domain) > 253]
+    bad = [domain for domain in p["domains"] if not label_rules.domain_ok(domain)]
     if bad:
         module.fail_json(msg=f"qoddi_app: {', '.join(repr(d) for d in bad)} is not a valid domain name. Give host "
                              "names such as www.example.com: letters, digits and hyphens in dot-separated labels of "
                              "at most 63 characters, no scheme, port, path or wildcard.")
-    if p["health_check_path"] and not p["health_check_path"].startswith("/"):
-        module.fail_json(msg=f"qoddi_app: health_check_path '{p['health_check_path']}' must start with '/'.")
+    if p["health_check_path"] and (problem := label_rules.health_path_problem(p["health_check_path"])):
+        module.fail_json(msg=f"qoddi_app: health_check_path {p['health_check_path']!r} {problem}. Give the path the "
+                             "platform requests to check the web process, such as /healthz, or '' for no check.")
     if (p["source"] or {}).get("git"):
         try:
             check_git_source(p["source"]["git"], p["source"]["ref"])
