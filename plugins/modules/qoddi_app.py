@@ -117,7 +117,7 @@ options:
     default: []
   platform_domain:
     description:
-      - The platform's domain (C(qoddi_domain)): every app's default domain is C(<name>.<platform domain>),
+      - The platform's domain (C(qoddi_domain)). Every app's default domain is C(<name>.<platform domain>),
         which no other app may take as a custom domain. The action plugin fills it from C(qoddi_domain)
         (the C(qoddi.paas.haproxy) role's default when unset); playbooks do not set it.
       - Empty skips the check against default domains.
@@ -126,8 +126,8 @@ options:
   health_check_path:
     description:
       - Path the platform requests on the web process to call a task healthy; empty disables the check.
-      - At most 256 characters, starting with C(/), of letters, digits and C(/ . _ ~ - ! * + , ; = : @ % ? &)
-        (no spaces, quotes or control characters; percent-encode others): the edge writes it into its configuration.
+      - "At most 256 characters, starting with C(/), of letters, digits and C(/ . _ ~ - ! * + , ; = : @ % ? &)
+        (no spaces, quotes or control characters; percent-encode others). The edge writes it into its configuration."
     type: str
     default: /
   keep_releases:
