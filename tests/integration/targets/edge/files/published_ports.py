@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright (c) qoddi.paas contributors
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Print, as JSON, the ports the platform's services publish and its running containers bind on
