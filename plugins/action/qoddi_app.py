@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 
+import yaml
 from ansible.errors import AnsibleError
 
 from ansible_collections.qoddi.paas.plugins.filter.images import image_plan
@@ -22,6 +23,7 @@ from ansible_collections.qoddi.paas.plugins.module_utils import _python_images a
 from ansible_collections.qoddi.paas.plugins.plugin_utils import _images
 from ansible_collections.qoddi.paas.plugins.plugin_utils._action import ModuleWithArguments
 
+HAPROXY_ROLE = os.path.join(os.path.dirname(__file__), "..", "..", "roles", "haproxy")
 BUILD_SETTINGS = {"ca_bundle": "qoddi_build_ca_bundle", "pip_index_url": "qoddi_build_pip_index_url"}
 
 
@@ -39,10 +41,18 @@ class ActionModule(ModuleWithArguments):
                 args["build"] = build
                 if not args.get("python_images"):
                     args["python_images"] = python_offer(settings)
+                if "platform_domain" not in args:
+                    args["platform_domain"] = self._platform_domain(task_vars or {})
             except AnsibleError as exc:
                 result.update(failed=True, msg=f"qoddi_app: {exc}")
                 return result
         return self.run_module("qoddi.paas.qoddi_app", args, task_vars, result)
+
+    def _platform_domain(self, task_vars: dict) -> str:
+        """qoddi_domain as the edge role reads it: the inventory's, else the role's default."""
+        if "qoddi_domain" in task_vars:
+            return str(self._templar.template(task_vars["qoddi_domain"]))
+        return edge_default_domain()
 
     def _platform_settings(self, task_vars: dict) -> dict:
         """The images role's defaults, overridden by what the inventory (or play) sets."""
@@ -57,6 +67,12 @@ class ActionModule(ModuleWithArguments):
                 if type(exc).__name__ != "AnsibleValueOmittedError":
                     raise
         return settings
+
+
+def edge_default_domain() -> str:
+    """The qoddi.paas.haproxy role's default qoddi_domain (what the edge uses when nothing sets it)."""
+    with open(os.path.join(HAPROXY_ROLE, "defaults", "main.yml"), encoding="utf-8") as handle:
+        return str((yaml.safe_load(handle) or {}).get("qoddi_domain") or "")
 
 
 def python_offer(settings: dict) -> dict:

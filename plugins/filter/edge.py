@@ -6,9 +6,40 @@
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
+from ansible.utils.display import Display
+
+from ansible_collections.qoddi.paas.plugins.module_utils import _labels as label_rules
 
 # The labels qoddi_app writes on services: one definition for the writer and this reader.
-from ansible_collections.qoddi.paas.plugins.module_utils._deploy import LABEL
+from ansible_collections.qoddi.paas.plugins.module_utils._deploy import LABEL, NAME_RE
+
+display = Display()
+# Swarm service names as qoddi_app makes them (the web process's is the app's name).
+_SERVICE_RE = NAME_RE
+
+
+def label_problems(name: str, labels: dict, platform_domain: str) -> list[str]:
+    """Why the labels of the web service ``name`` cannot become a route (empty list when they can).
+
+    Every value the route puts into haproxy.cfg or hosts.map is checked: qoddi_app writes only valid
+    ones, so an invalid one was edited by hand, and must neither inject configuration nor break the
+    file for the other apps.
+    """
+    problems = []
+    app = labels.get(LABEL + "app", "")
+    if not NAME_RE.match(app) or app.endswith("-"):
+        problems.append(f"{LABEL}app {app!r} is not an app name")
+    if not _SERVICE_RE.match(name):
+        problems.append(f"the service name {name!r} is not an app name")
+    if not label_rules.domain_ok(f"{app}.{platform_domain}"):
+        problems.append(f"the default domain {app!r}.{platform_domain} is not a domain name")
+    for domain in labels.get(LABEL + "domains", "").split(","):
+        if domain and not label_rules.domain_ok(domain):
+            problems.append(f"{LABEL}domains holds {domain!r}, which is not a domain name")
+    health = labels.get(LABEL + "health", "")
+    if health and (problem := label_rules.health_path_problem(health)):
+        problems.append(f"{LABEL}health {health!r} {problem}")
+    return problems
 
 
 def edge_routes(services: list, platform_domain: str) -> list:
@@ -16,7 +47,8 @@ def edge_routes(services: list, platform_domain: str) -> list:
 
     ``services`` are Swarm service objects as the Engine API returns them (community.docker's
     docker_swarm_info with verbose_output). A domain claimed twice is an error naming both apps:
-    qoddi_app refuses that, so it means someone edited labels by hand.
+    qoddi_app refuses that, so it means someone edited labels by hand. So does a label value that is
+    not valid (see label_problems): that app is left out with a warning, and the others keep their routes.
     """
     routes, owner = [], {}
     for service in services:
@@ -25,6 +57,11 @@ def edge_routes(services: list, platform_domain: str) -> list:
         if labels.get(LABEL + "process") != "web" or not labels.get(LABEL + "app"):
             continue
         app = labels[LABEL + "app"]
+        problems = label_problems(spec.get("Name", app), labels, platform_domain)
+        if problems:
+            display.warning(f"qoddi.paas.edge_routes: the app {app!r} is left out of the edge, as its service's labels "
+                            f"were edited by hand: {'; '.join(problems)}. Deploy it again with qoddi_app to fix them.")
+            continue
         domains = [f"{app}.{platform_domain}"] + [d for d in labels.get(LABEL + "domains", "").split(",") if d]
         for domain in domains:
             if owner.setdefault(domain, app) != app:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
+import shlex
 import shutil
 import tarfile
 
@@ -63,28 +65,49 @@ def ensure_deploy_key(state_dir: str, app: str) -> tuple[str, bool]:
     return line, True
 
 
+# What reaches git and ssh as arguments is refused unless it matches these patterns: an argument
+# starting with '-' would be read as an option (`--upload-pack=<command>` runs a command on the
+# manager; a host '-oProxyCommand=...' runs one through ssh), and only SSH is a transport the
+# platform means to use (no local paths, no ext::, no file://).
+_USER = r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}"
+_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST = rf"(?:{_NAME}(?:\.{_NAME})*|\[[0-9A-Fa-f:.]{{2,45}}\])"
+_PATH = r"[A-Za-z0-9._~+@/-]{0,1024}"
+SSH_URL = re.compile(rf"^ssh://(?:{_USER}@)?(?P<host>{_HOST})(?::(?P<port>[0-9]{{1,5}}))?/(?P<path>{_PATH})$")
+SCP_URL = re.compile(rf"^(?:{_USER}@)?(?P<host>{_HOST}):(?P<path>(?!-|//){_PATH})$")
+# A branch, a tag or a commit: git's ref-name rules, narrowed to what Git hosts allow in practice.
+REF = re.compile(r"^(?!.*(?:\.\.|//|@\{|\.lock(?:/|$)|/\.|\.$|/$))[A-Za-z0-9_][A-Za-z0-9._/+-]{0,254}$")
+_KEY_BODY = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
+_COMMIT = re.compile(r"^[0-9a-f]{40}(?:[0-9a-f]{24})?$")
+
+
+def check_git_source(url: str, ref: str) -> None:
+    """Refuse a source.git or source.ref git could take for an option or a non-SSH transport."""
+    match = SSH_URL.match(url) or SCP_URL.match(url)
+    if not match or not 0 < int(match.groupdict().get("port") or 22) < 65536:
+        raise SourceError(
+            f"source.git {url!r} is not an SSH Git URL. Use git@host:owner/repo.git or "
+            "ssh://git@host[:port]/owner/repo.git (letters, digits and . _ ~ + @ / - in the path, nothing that "
+            "starts with '-', a port from 1 to 65535); the platform fetches with the app's deploy key over SSH only."
+        )
+    if not REF.match(ref):
+        raise SourceError(
+            f"source.ref {ref!r} is not a branch, tag or commit name the platform accepts: use letters, digits "
+            "and . _ / + - (not starting with '-' or '.', no '..', no spaces), e.g. main, v1.2 or a commit hash."
+        )
+
+
 def _host_of(url: str) -> tuple[str, int]:
     """(host, port) of an SSH Git URL: ssh://[user@]host[:port]/path or [user@]host:path."""
-    if url.startswith("ssh://"):
-        rest = url[len("ssh://"):].split("/", 1)[0]
-        rest = rest.rsplit("@", 1)[-1]
-        if rest.startswith("["):
-            host, unused_bracket, port = rest[1:].partition("]")
-            return host, int(port.lstrip(":") or 22)
-        host, unused_colon, port = rest.partition(":")
-        return host, int(port or 22)
-    if ":" in url and not url.startswith(("/", "http://", "https://", "file://")):
-        return url.split(":", 1)[0].rsplit("@", 1)[-1], 22
-    raise SourceError(
-        f"source.git '{url}' is not an SSH Git URL. Use git@host:owner/repo.git or "
-        "ssh://git@host[:port]/owner/repo.git; the platform fetches with the app's deploy key over SSH."
-    )
+    check_git_source(url, "main")  # raises the message that says what an SSH URL looks like
+    match = SSH_URL.match(url) or SCP_URL.match(url)
+    return match.group("host").strip("[]"), int(match.groupdict().get("port") or 22)
 
 
 def _known_hosts_entry(host: str, port: int, host_key: str) -> str:
     name = host if port == 22 else f"[{host}]:{port}"
     fields = host_key.split()
-    if len(fields) < 2 or not fields[0].startswith(("ssh-", "ecdsa-", "sk-")):
+    if len(fields) < 2 or not fields[0].startswith(("ssh-", "ecdsa-", "sk-")) or not _KEY_BODY.match(fields[1]):
         raise SourceError(
             f"source.host_key '{host_key[:40]}...' is not a public host key. Give the key type and the key, "
             f"as `ssh-keyscan -p {port} {host}` prints them (e.g. 'ssh-ed25519 AAAA...')."
@@ -129,6 +152,7 @@ def fetch_git(run, state_dir: str, public_key: str, url: str, ref: str, host_key
     if not shutil.which("git") or not shutil.which("ssh"):
         raise SourceError("git and ssh are needed on the manager that builds apps: install the git and "
                           "openssh-client packages there (the qoddi.paas.engine role does).")
+    check_git_source(url, ref)
     host, port = _host_of(url)
     known_hosts = os.path.join(state_dir, "known_hosts")
     if host_key:
@@ -141,21 +165,25 @@ def fetch_git(run, state_dir: str, public_key: str, url: str, ref: str, host_key
     else:
         # Trust on first use, then pinned: accept-new records an unknown host and refuses a changed key.
         checking = "accept-new"
-    ssh = (f"ssh -i {os.path.join(state_dir, 'deploy_key')} -o IdentitiesOnly=yes -o BatchMode=yes "
-           f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking={checking} -o ConnectTimeout=20")
+    # git runs GIT_SSH_COMMAND through a shell: quote the paths.
+    ssh = (f"ssh -i {shlex.quote(os.path.join(state_dir, 'deploy_key'))} -o IdentitiesOnly=yes -o BatchMode=yes "
+           f"-o UserKnownHostsFile={shlex.quote(known_hosts)} -o StrictHostKeyChecking={checking} "
+           "-o ConnectTimeout=20")
     env = {"GIT_SSH_COMMAND": ssh, "GIT_TERMINAL_PROMPT": "0"}
     repo = os.path.join(state_dir, "repo.git")
     if not os.path.isdir(repo):
         os.makedirs(repo)
         _git(run, ["init", "--quiet", "--bare"], repo)
     try:
-        _git(run, ["fetch", "--quiet", "--force", "--prune", "--tags", url,
+        # `--`: whatever the URL is, git reads it as a repository, never as an option.
+        _git(run, ["fetch", "--quiet", "--force", "--prune", "--tags", "--", url,
                    "+refs/heads/*:refs/remotes/origin/*"], repo, env=env)
     except _GitError as exc:
         raise SourceError(_explain_fetch_failure(url, exc.stderr, public_key)) from None
     for candidate in (f"refs/remotes/origin/{ref}", f"refs/tags/{ref}", ref):
         try:
-            return _git(run, ["rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}"], repo).strip()
+            return _git(run, ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{candidate}^{{commit}}"],
+                        repo).strip()
         except _GitError:
             continue
     raise SourceError(f"source.ref '{ref}' is neither a branch, a tag nor a commit of {url}.")
@@ -164,6 +192,8 @@ def fetch_git(run, state_dir: str, public_key: str, url: str, ref: str, host_key
 def export_git(run, state_dir: str, commit: str, dest: str) -> None:
     """Write the files of ``commit`` into ``dest`` (which must exist); ``run`` is run_command."""
     repo = os.path.join(state_dir, "repo.git")
+    if not _COMMIT.match(commit):  # rev-parse's output; anything else is not passed to git
+        raise SourceError(f"{commit!r} is not a commit id: deploy again, so the platform fetches the source.")
     rc, archive, err = run(["git", "archive", "--format=tar", commit], cwd=repo, encoding=None)
     if rc != 0:
         raise SourceError(f"could not read commit {commit} from the app's Git cache: {err!r}")
@@ -171,6 +201,33 @@ def export_git(run, state_dir: str, commit: str, dest: str) -> None:
         # The "data" filter (refuse absolute paths, links out of dest...) where this Python has it.
         safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
         tar.extractall(dest, **safe)  # noqa: S202 - git archive output of the app's own commit
+    # Where Python has no "data" filter, links out of dest were extracted as they are.
+    check_links(dest, f"commit {commit[:12]} of source.git")
+
+
+def check_links(root: str, what: str) -> None:
+    """Refuse symbolic links under ``root`` that resolve outside it (links inside it are fine).
+
+    The module runs as root on the manager: a link such as requirements.txt -> /etc/shadow would
+    make it read (and the build log show) any file of the node. Every reader of a source (the
+    revision digest, the copy, the buildpack detection, the context tar) runs after this check.
+    """
+    root_real = os.path.realpath(root)
+    outside = []
+    for current, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in IGNORED_NAMES)
+        # A link to a directory is listed in dirs (os.walk does not enter it), a link to a file in files.
+        for name in sorted(dirs + files):
+            full = os.path.join(current, name)
+            if not os.path.islink(full):
+                continue
+            if os.path.commonpath([root_real, os.path.realpath(full)]) != root_real:
+                outside.append(f"{os.path.relpath(full, root)} -> {os.readlink(full)}")
+    if outside:
+        shown = ", ".join(outside[:5]) + (f" and {len(outside) - 5} more" if len(outside) > 5 else "")
+        raise SourceError(f"{what} has symbolic links that point outside it: {shown}. The build only takes the "
+                          "app's own files: copy what they point to into the source, or remove the links "
+                          "(links to files inside the source are fine).")
 
 
 def _walk(root: str):
@@ -186,6 +243,7 @@ def path_revision(root: str) -> str:
     """A digest of a directory's files (names, modes, contents): its revision for a path source."""
     if not os.path.isdir(root):
         raise SourceError(f"source.path '{root}' is not a directory on the node that builds the app.")
+    check_links(root, f"source.path '{root}'")
     digest = hashlib.sha256()
     for rel in _walk(root):
         full = os.path.join(root, rel)
@@ -201,7 +259,9 @@ def path_revision(root: str) -> str:
 
 
 def copy_tree(root: str, dest: str) -> None:
-    """Copy a source directory's files (without IGNORED_NAMES) into ``dest``."""
+    """Copy a source directory's files (without IGNORED_NAMES) into ``dest``; links stay links."""
+    # Checked again: the directory may have changed since its revision was computed.
+    check_links(root, f"source.path '{root}'")
     for rel in _walk(root):
         target = os.path.join(dest, rel)
         os.makedirs(os.path.dirname(target), exist_ok=True)

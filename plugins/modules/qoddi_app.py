@@ -110,12 +110,24 @@ options:
     description:
       - Custom domains the edge routes to the web process, besides the platform's default domain
         C(<name>.<platform domain>). Each gets its own certificate.
-      - A domain another app already serves is refused, and nothing changes.
+      - A domain another app already serves (one of its custom domains, or its default domain) is refused,
+        naming that app, and nothing changes.
     type: list
     elements: str
     default: []
+  platform_domain:
+    description:
+      - The platform's domain (C(qoddi_domain)). Every app's default domain is C(<name>.<platform domain>),
+        which no other app may take as a custom domain. The action plugin fills it from C(qoddi_domain)
+        (the C(qoddi.paas.haproxy) role's default when unset); playbooks do not set it.
+      - Empty skips the check against default domains.
+    type: str
+    default: ""
   health_check_path:
-    description: Path the platform requests on the web process to call a task healthy; empty disables the check.
+    description:
+      - Path the platform requests on the web process to call a task healthy; empty disables the check.
+      - "At most 256 characters, starting with C(/), of letters, digits and C(/ . _ ~ - ! * + , ; = : @ % ? &)
+        (no spaces, quotes or control characters; percent-encode others). The edge writes it into its configuration."
     type: str
     default: /
   keep_releases:
@@ -263,7 +275,6 @@ build_log:
 import contextlib
 import json
 import os
-import re
 import shlex
 import shutil
 import tempfile
@@ -274,6 +285,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.qoddi.paas.plugins.module_utils import _deploy as deploy
 from ansible_collections.qoddi.paas.plugins.module_utils import _env as env_store
+from ansible_collections.qoddi.paas.plugins.module_utils import _labels as label_rules
 from ansible_collections.qoddi.paas.plugins.module_utils import _python_images as pyimages
 from ansible_collections.qoddi.paas.plugins.module_utils._build import (
     BuildError,
@@ -297,6 +309,7 @@ from ansible_collections.qoddi.paas.plugins.module_utils._client import (
 from ansible_collections.qoddi.paas.plugins.module_utils._source import (
     HAS_CRYPTOGRAPHY,
     SourceError,
+    check_git_source,
     copy_tree,
     ensure_deploy_key,
     export_git,
@@ -305,8 +318,6 @@ from ansible_collections.qoddi.paas.plugins.module_utils._source import (
 )
 
 NAME_RE = deploy.NAME_RE
-_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-DOMAIN_RE = re.compile(rf"^(?:{_LABEL}\.)+{_LABEL}$")
 IMAGE_REPO = "qoddi-app"
 L = deploy.LABEL
 
@@ -322,6 +333,35 @@ def releases(client, app: str) -> list[dict]:
                      "image": f"{IMAGE_REPO}/{app}:r{labels[L + 'release']}", "image_id": image.id,
                      "processes": labels.get(L + "processes", ""), "python": labels.get(L + "python", "")})
     return sorted(kept, key=lambda r: -r["release"])
+
+
+def domain_clashes(name: str, domains: list[str], platform: str, services: list[dict]) -> list[str]:
+    """Why ``name`` may not serve ``domains`` beside the apps whose web ``services`` are given (Engine API).
+
+    Another app serves its custom domains and its default domain <app>.<platform>; this app's own
+    default domain must not be another app's custom domain either. The edge cannot route one name to
+    two apps: it would stop for every app.
+    """
+    taken = {}
+    for svc in services:
+        labels = svc["Spec"].get("Labels") or {}
+        other = labels.get(L + "app")
+        if not other or other == name:
+            continue
+        if platform:
+            taken[f"{other}.{platform}"] = f"{other} (its default domain)"
+        for domain in filter(None, labels.get(L + "domains", "").split(",")):
+            taken[domain] = other
+    problems = []
+    clashes = [f"{domain} (served by app {taken[domain]})" for domain in domains if domain in taken]
+    if clashes:
+        problems.append(f"the domain {', '.join(clashes)} is already taken: remove it from that app first, or "
+                        "pick another domain.")
+    mine = f"{name}.{platform}"
+    if platform and mine in taken:
+        problems.append(f"the app's default domain {mine} is a custom domain of app {taken[mine]}: remove it from "
+                        "that app's domains first, or give this app another name.")
+    return problems
 
 
 class App:
@@ -370,10 +410,13 @@ class App:
 
     def export(self, revision: str, dest: str) -> None:
         src = self.p["source"]
-        if src.get("path"):
-            copy_tree(src["path"], dest)
-        else:
-            export_git(self.module.run_command, self.state_dir, revision, dest)
+        try:
+            if src.get("path"):
+                copy_tree(src["path"], dest)
+            else:
+                export_git(self.module.run_command, self.state_dir, revision, dest)
+        except SourceError as exc:
+            self.fail(str(exc))
 
     # ----- build --------------------------------------------------------------------------------
     def python_for(self, workdir: str):
@@ -500,17 +543,11 @@ class App:
         return wanted
 
     def check_domains(self):
-        """Refuse a custom domain that another app already serves, before anything changes."""
-        taken = {}
-        for svc in self.client.api.services(filters={"label": f"{L}process=web"}):
-            labels = svc["Spec"].get("Labels") or {}
-            if labels.get(L + "app") != self.name:
-                for domain in filter(None, labels.get(L + "domains", "").split(",")):
-                    taken[domain] = labels.get(L + "app")
-        clashes = [f"{domain} (served by app {taken[domain]})" for domain in self.p["domains"] if domain in taken]
+        """Refuse a domain that another app already serves, before anything changes (see domain_clashes)."""
+        services = self.client.api.services(filters={"label": f"{L}process=web"})
+        clashes = domain_clashes(self.name, self.p["domains"], self.p["platform_domain"], services)
         if clashes:
-            self.fail(f"the domain {', '.join(clashes)} is already taken: remove it from that app first, or pick "
-                      "another domain.")
+            self.fail(" ".join(clashes))
 
     def present(self):
         self.check_domains()
@@ -718,6 +755,7 @@ def main():
             python_images=dict(type="dict"),
             health_check_path=dict(type="str", default="/"),
             domains=dict(type="list", elements="str", default=[]),
+            platform_domain=dict(type="str", default=""),
             keep_releases=dict(type="int", default=5),
             rollback=dict(type="int"),
             build=dict(type="dict", default={}, options=dict(
@@ -743,13 +781,19 @@ def main():
     if p["keep_releases"] < 1:
         module.fail_json(msg="qoddi_app: keep_releases must be at least 1 (the running release).")
     p["domains"] = sorted({domain.strip().lower().rstrip(".") for domain in p["domains"]})
-    bad = [domain for domain in p["domains"] if not DOMAIN_RE.match(domain) or len(domain) > 253]
+    bad = [domain for domain in p["domains"] if not label_rules.domain_ok(domain)]
     if bad:
         module.fail_json(msg=f"qoddi_app: {', '.join(repr(d) for d in bad)} is not a valid domain name. Give host "
                              "names such as www.example.com: letters, digits and hyphens in dot-separated labels of "
                              "at most 63 characters, no scheme, port, path or wildcard.")
-    if p["health_check_path"] and not p["health_check_path"].startswith("/"):
-        module.fail_json(msg=f"qoddi_app: health_check_path '{p['health_check_path']}' must start with '/'.")
+    if p["health_check_path"] and (problem := label_rules.health_path_problem(p["health_check_path"])):
+        module.fail_json(msg=f"qoddi_app: health_check_path {p['health_check_path']!r} {problem}. Give the path the "
+                             "platform requests to check the web process, such as /healthz, or '' for no check.")
+    if (p["source"] or {}).get("git"):
+        try:
+            check_git_source(p["source"]["git"], p["source"]["ref"])
+        except SourceError as exc:
+            module.fail_json(msg=f"qoddi_app: {exc}")
     app = App(module)
     try:
         {"present": app.present, "absent": app.absent, "restarted": app.restarted, "stopped": app.stopped}[p["state"]]()

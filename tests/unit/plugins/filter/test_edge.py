@@ -29,3 +29,39 @@ def test_a_domain_claimed_by_two_apps_names_both():
     services = [_service("a", domains="x.example.com"), _service("b", domains="x.example.com")]
     with pytest.raises(AnsibleFilterError, match="x.example.com is claimed by the apps a and b"):
         edge_routes(services, "apps.example.net")
+
+
+@pytest.mark.parametrize("label,value", [
+    ("org.qoddi.health", "/healthz\n    server evil 10.0.0.1:80"),
+    ("org.qoddi.health", "/health z"),
+    ("org.qoddi.health", "healthz"),
+    ("org.qoddi.health", "/#"),
+    ("org.qoddi.health", "/" + "a" * 300),
+    ("org.qoddi.domains", "shop.example.com\nevil.example.com app-evil"),
+    ("org.qoddi.domains", "shop example.com"),
+    ("org.qoddi.domains", "*.example.com"),
+    ("org.qoddi.app", "shop\nbackend x"),
+])
+def test_an_app_with_an_invalid_label_is_left_out_with_a_warning_and_the_others_stay(label, value, monkeypatch):
+    warnings = []
+    monkeypatch.setattr("ansible_collections.qoddi.paas.plugins.filter.edge.display.warning", warnings.append)
+    bad = _service("shop")
+    bad["Spec"]["Labels"][label] = value
+    routes = edge_routes([bad, _service("blog", domains="blog.example.com")], "apps.example.net")
+    assert [r["app"] for r in routes] == ["blog"]
+    (warning,) = warnings
+    assert "is left out of the edge" in warning and label in warning and "\n" not in warning
+
+
+def test_a_service_name_that_is_not_an_app_name_is_left_out(monkeypatch):
+    warnings = []
+    monkeypatch.setattr("ansible_collections.qoddi.paas.plugins.filter.edge.display.warning", warnings.append)
+    bad = _service("shop")
+    bad["Spec"]["Name"] = "shop:80\n"
+    assert edge_routes([bad], "apps.example.net") == [] and "service name" in warnings[0]
+
+
+def test_valid_health_paths_pass():
+    for path in ("/", "/healthz", "/api/v1/health?full=1&x=2", "/%7Euser/ping", "/a-b_c.d~e"):
+        routes = edge_routes([_service("shop", health=path)], "apps.example.net")
+        assert routes[0]["health"] == path
