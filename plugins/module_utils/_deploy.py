@@ -222,9 +222,23 @@ def _service_kwargs(desired: dict) -> dict:
 
 
 def current_services(client, app: str) -> dict[str, dict]:
-    """{process: service attrs} of an app, from the cluster."""
-    found = client.api.services(filters={"label": f"{LABEL}app={app}"})
-    return {svc["Spec"]["Labels"].get(LABEL + "process", "?"): svc for svc in found}
+    """{process: service attrs} of an app's processes, from the cluster.
+
+    By the process label, not by ``org.qoddi.app`` alone: release jobs (qoddi_app's, the
+    controller's) and a datastore's service carry that label too, and are not the app's processes.
+    """
+    found = client.api.services(filters={"label": [f"{LABEL}app={app}", LABEL + "process"]})
+    return {svc["Spec"]["Labels"][LABEL + "process"]: svc for svc in found}
+
+
+def datastore_services(client, name: str) -> list[dict]:
+    """The services of a datastore called ``name`` (qoddi_db labels them ``org.qoddi.datastore``)."""
+    return client.api.services(filters={"label": [f"{LABEL}app={name}", LABEL + "datastore"]})
+
+
+def restore(client, service_id: str, spec: dict) -> None:
+    """Put a service back to ``spec`` (its spec before this run changed it): a rolling update back."""
+    update_spec(client, client.api.inspect_service(service_id), spec)
 
 
 def apply_service(client, desired: dict, current: dict | None) -> str:
