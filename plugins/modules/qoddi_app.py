@@ -18,7 +18,15 @@ description:
     port 5000 (C($PORT)); other apps of the stack reach it as C(http://<name>:5000). Other process
     types run as C(<name>--<type>).
   - Updates start new tasks before stopping old ones and roll back by themselves when the new tasks
-    do not become healthy; a failed build or release changes nothing that runs.
+    do not become healthy; a failed build or release changes nothing that runs. Every process moves
+    to the new release or none does - when one process does not become healthy, the others go
+    back to the previous release, whose image is kept - and the services of process types the
+    new Procfile dropped are removed only once all the others are healthy.
+  - Changes of one app take turns (a lock in the cluster, the Swarm config C(qoddi-lock-<name>)),
+    with other runs of this module, M(qoddi.paas.qoddi_env) and the platform's controller; a run
+    that finds the app being changed waits up to O(wait_timeout) seconds, then fails saying who
+    changes it since when, and changes nothing.
+  - A datastore's name (M(qoddi.paas.qoddi_db)) is refused in every state, and nothing changes.
   - The app's config vars (set with M(qoddi.paas.qoddi_env)) are environment variables of every
     process, of the release command and of the build steps.
   - Run it on a Swarm manager. The cluster is the record of what is deployed (service and image
@@ -139,7 +147,9 @@ options:
         description: A PyPI mirror for the build.
         type: str
   wait_timeout:
-    description: Seconds to wait for a build, the release command, or the tasks to become healthy.
+    description:
+      - Seconds to wait for a build, the release command, or the tasks to become healthy.
+      - Also how long to wait for another run that is changing the app to finish.
     type: int
     default: 600
   state_dir:

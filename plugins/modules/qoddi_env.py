@@ -22,6 +22,9 @@ description:
     restart O(restart_delay) seconds later; changes made before then join that restart, so ten
     variables set one by one cost one restart. The platform controller (role M(qoddi.paas.controller))
     carries the restart out; a M(qoddi.paas.qoddi_app) run applies pending changes at once.
+  - A change is written under the app's lock (the Swarm config C(qoddi-lock-<name>)), so that a
+    deploy or the controller never sees half of it; while another run changes the app, it waits
+    up to 600 seconds, then fails saying who changes the app since when, and changes nothing.
   - Run it on a Swarm manager.
 author:
   - Qoddi PaaS maintainers (@qoddi)
