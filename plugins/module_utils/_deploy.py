@@ -284,12 +284,16 @@ def of_template(task: dict, template: dict) -> bool:
     return all(spec.get(key) == template.get(key) for key in (set(spec) | set(template)) - {"Runtime"})
 
 
-def wait_converged(client, service_id: str, replicas: int, updated: bool, timeout: int) -> None:
+def wait_converged(client, service_id: str, replicas: int, updated: bool, timeout: int, settle: float = 0) -> None:
     """Wait until the service runs ``replicas`` healthy tasks of its current spec.
 
-    An update that Swarm rolled back, or tasks that keep failing, raise DeployError.
+    An update that Swarm rolled back, or tasks that keep failing, raise DeployError. ``settle``: for
+    a process without a health check, Swarm watches a new task for one second only, so one that
+    exits later (a worker's import error on a busy node) would pass; it must then run ``settle``
+    seconds more without any task of the new spec failing.
     """
     deadline = time.monotonic() + timeout
+    ready_since = None
     while time.monotonic() < deadline:
         service = client.api.inspect_service(service_id)
         status = (service.get("UpdateStatus") or {}).get("State")
@@ -302,8 +306,18 @@ def wait_converged(client, service_id: str, replicas: int, updated: bool, timeou
         fresh = [task for task in _tasks(client, service_id)
                  if task["Status"]["State"] == "running" and task.get("DesiredState") == "running"
                  and of_template(task, template)]
+        if settle:
+            exited = [task for task in _tasks(client, service_id) if of_template(task, template)
+                      and task["Status"]["State"] in ("failed", "rejected", "complete")]
+            if exited:
+                raise DeployError("the new tasks exit: " + (exited[0]["Status"].get("Err") or "the process ended"),
+                                  _logs(client, service_id))
         if (not updated or status in (None, "completed")) and len(fresh) >= replicas:
-            return
+            ready_since = ready_since or time.monotonic()
+            if time.monotonic() - ready_since >= settle:
+                return
+        else:
+            ready_since = None
         if not updated:
             failed = [task for task in _tasks(client, service_id) if task["Status"]["State"] in ("failed", "rejected")]
             if len(failed) >= 3:

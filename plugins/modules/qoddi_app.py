@@ -320,6 +320,8 @@ NAME_RE = deploy.NAME_RE
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 DOMAIN_RE = re.compile(rf"^(?:{_LABEL}\.)+{_LABEL}$")
 IMAGE_REPO = "qoddi-app"
+# Seconds a new process without a health check must keep running before its rollout counts (see wait_converged).
+SETTLE = 5
 L = deploy.LABEL
 
 
@@ -626,7 +628,7 @@ class App:
         for process, service_id in applied.items():
             try:
                 deploy.wait_converged(self.client, service_id, wanted[process]["replicas"], process in current,
-                                      self.p["wait_timeout"])
+                                      self.p["wait_timeout"], settle=0 if wanted[process]["health"] else SETTLE)
             except deploy.DeployError as exc:
                 failures[process] = exc
         if not failures:
