@@ -310,8 +310,8 @@ def wait_converged(client, service_id: str, replicas: int, updated: bool, timeou
             exited = [task for task in _tasks(client, service_id) if of_template(task, template)
                       and task["Status"]["State"] in ("failed", "rejected", "complete")]
             if exited:
-                raise DeployError("the new tasks exit: " + (exited[0]["Status"].get("Err") or "the process ended"),
-                                  _logs(client, service_id))
+                raise DeployError(f"the new tasks do not keep running ({exited[0]['Status'].get('Err') or 'exit 0'}); "
+                                  "the task log says why", _logs(client, service_id))
         if (not updated or status in (None, "completed")) and len(fresh) >= replicas:
             ready_since = ready_since or time.monotonic()
             if time.monotonic() - ready_since >= settle:

@@ -810,7 +810,8 @@ def main():
     try:
         app.refuse_datastore()
         if module.check_mode:
-            run()  # changes nothing, so takes no lock
+            run()  # changes nothing, so takes no lock (run() ends the module: exit_json or fail_json)
+            return
         # One change of the app at a time (another playbook, the controller applying config vars):
         # the release number is picked and the services changed under the app's lock.
         # Its expiry covers a run's longest (a build, a release command and each process's rollout,
