@@ -222,9 +222,23 @@ def _service_kwargs(desired: dict) -> dict:
 
 
 def current_services(client, app: str) -> dict[str, dict]:
-    """{process: service attrs} of an app, from the cluster."""
-    found = client.api.services(filters={"label": f"{LABEL}app={app}"})
-    return {svc["Spec"]["Labels"].get(LABEL + "process", "?"): svc for svc in found}
+    """{process: service attrs} of an app's processes, from the cluster.
+
+    By the process label, not by ``org.qoddi.app`` alone: release jobs (qoddi_app's, the
+    controller's) and a datastore's service carry that label too, and are not the app's processes.
+    """
+    found = client.api.services(filters={"label": [f"{LABEL}app={app}", LABEL + "process"]})
+    return {svc["Spec"]["Labels"][LABEL + "process"]: svc for svc in found}
+
+
+def datastore_services(client, name: str) -> list[dict]:
+    """The services of a datastore called ``name`` (qoddi_db labels them ``org.qoddi.datastore``)."""
+    return client.api.services(filters={"label": [f"{LABEL}app={name}", LABEL + "datastore"]})
+
+
+def restore(client, service_id: str, spec: dict) -> None:
+    """Put a service back to ``spec`` (its spec before this run changed it): a rolling update back."""
+    update_spec(client, client.api.inspect_service(service_id), spec)
 
 
 def apply_service(client, desired: dict, current: dict | None) -> str:
@@ -270,12 +284,16 @@ def of_template(task: dict, template: dict) -> bool:
     return all(spec.get(key) == template.get(key) for key in (set(spec) | set(template)) - {"Runtime"})
 
 
-def wait_converged(client, service_id: str, replicas: int, updated: bool, timeout: int) -> None:
+def wait_converged(client, service_id: str, replicas: int, updated: bool, timeout: int, settle: float = 0) -> None:
     """Wait until the service runs ``replicas`` healthy tasks of its current spec.
 
-    An update that Swarm rolled back, or tasks that keep failing, raise DeployError.
+    An update that Swarm rolled back, or tasks that keep failing, raise DeployError. ``settle``: for
+    a process without a health check, Swarm watches a new task for one second only, so one that
+    exits later (a worker's import error on a busy node) would pass; it must then run ``settle``
+    seconds more without any task of the new spec failing.
     """
     deadline = time.monotonic() + timeout
+    ready_since = None
     while time.monotonic() < deadline:
         service = client.api.inspect_service(service_id)
         status = (service.get("UpdateStatus") or {}).get("State")
@@ -288,8 +306,18 @@ def wait_converged(client, service_id: str, replicas: int, updated: bool, timeou
         fresh = [task for task in _tasks(client, service_id)
                  if task["Status"]["State"] == "running" and task.get("DesiredState") == "running"
                  and of_template(task, template)]
+        if settle:
+            exited = [task for task in _tasks(client, service_id) if of_template(task, template)
+                      and task["Status"]["State"] in ("failed", "rejected", "complete")]
+            if exited:
+                raise DeployError(f"the new tasks do not keep running ({exited[0]['Status'].get('Err') or 'exit 0'}); "
+                                  "the task log says why", _logs(client, service_id))
         if (not updated or status in (None, "completed")) and len(fresh) >= replicas:
-            return
+            ready_since = ready_since or time.monotonic()
+            if time.monotonic() - ready_since >= settle:
+                return
+        else:
+            ready_since = None
         if not updated:
             failed = [task for task in _tasks(client, service_id) if task["Status"]["State"] in ("failed", "rejected")]
             if len(failed) >= 3:

@@ -18,7 +18,15 @@ description:
     port 5000 (C($PORT)); other apps of the stack reach it as C(http://<name>:5000). Other process
     types run as C(<name>--<type>).
   - Updates start new tasks before stopping old ones and roll back by themselves when the new tasks
-    do not become healthy; a failed build or release changes nothing that runs.
+    do not become healthy; a failed build or release changes nothing that runs. Every process moves
+    to the new release or none does - when one process does not become healthy, the others go
+    back to the previous release, whose image is kept - and the services of process types the
+    new Procfile dropped are removed only once all the others are healthy.
+  - Changes of one app take turns (a lock in the cluster, the Swarm config C(qoddi-lock-<name>)),
+    with other runs of this module, M(qoddi.paas.qoddi_env) and the platform's controller; a run
+    that finds the app being changed waits up to O(wait_timeout) seconds, then fails saying who
+    changes it since when, and changes nothing.
+  - A datastore's name (M(qoddi.paas.qoddi_db)) is refused in every state, and nothing changes.
   - The app's config vars (set with M(qoddi.paas.qoddi_env)) are environment variables of every
     process, of the release command and of the build steps.
   - Run it on a Swarm manager. The cluster is the record of what is deployed (service and image
@@ -151,7 +159,9 @@ options:
         description: A PyPI mirror for the build.
         type: str
   wait_timeout:
-    description: Seconds to wait for a build, the release command, or the tasks to become healthy.
+    description:
+      - Seconds to wait for a build, the release command, or the tasks to become healthy.
+      - Also how long to wait for another run that is changing the app to finish.
     type: int
     default: 600
   state_dir:
@@ -286,6 +296,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.qoddi.paas.plugins.module_utils import _deploy as deploy
 from ansible_collections.qoddi.paas.plugins.module_utils import _env as env_store
 from ansible_collections.qoddi.paas.plugins.module_utils import _labels as label_rules
+from ansible_collections.qoddi.paas.plugins.module_utils import _lock as lock
 from ansible_collections.qoddi.paas.plugins.module_utils import _python_images as pyimages
 from ansible_collections.qoddi.paas.plugins.module_utils._build import (
     BuildError,
@@ -306,6 +317,7 @@ from ansible_collections.qoddi.paas.plugins.module_utils._client import (
     docker_argument_spec,
     docker_client,
 )
+from ansible_collections.qoddi.paas.plugins.module_utils._datastore import volume_exists, volume_name
 from ansible_collections.qoddi.paas.plugins.module_utils._source import (
     HAS_CRYPTOGRAPHY,
     SourceError,
@@ -319,6 +331,8 @@ from ansible_collections.qoddi.paas.plugins.module_utils._source import (
 
 NAME_RE = deploy.NAME_RE
 IMAGE_REPO = "qoddi-app"
+# Seconds a new process without a health check must keep running before its rollout counts (see wait_converged).
+SETTLE = 5
 L = deploy.LABEL
 
 
@@ -387,6 +401,14 @@ class App:
 
     def fail(self, msg: str, **extra):
         self.module.fail_json(msg=f"qoddi_app {self.name}: {msg}", **{**self.result, **extra})
+
+    def refuse_datastore(self) -> None:
+        """A datastore's name is not an app's: removing "the app" would take the datastore's
+        credentials (its config vars, kept under the same name), a deploy its service name."""
+        if deploy.datastore_services(self.client, self.name) or volume_exists(self.client, self.name):
+            self.fail(f"'{self.name}' is the name of a datastore (qoddi.paas.qoddi_db; its volume is "
+                      f"{volume_name(self.name)}), not of an app: nothing was changed. Manage it with "
+                      "qoddi.paas.qoddi_db, or give the app another name.")
 
     # ----- source -------------------------------------------------------------------------------
     def resolve_source(self) -> str:
@@ -621,28 +643,61 @@ class App:
                         env_store.references(self.variables), release,
                         self.p["wait_timeout"])
             except deploy.DeployError as exc:
-                self._forget(image)
-                self.fail(str(exc), release_log=exc.log)
-        rollout_started = time.monotonic()
-        applied = {}
-        for process, desired in to_apply.items():
-            applied[process] = (deploy.apply_service(self.client, desired, current.get(process)), process in current)
-        for process in stale:
-            self.client.api.remove_service(current[process]["ID"])
-        for process, (service_id, updated) in applied.items():
-            try:
-                deploy.wait_converged(self.client, service_id, wanted[process]["replicas"], updated,
-                                      self.p["wait_timeout"])
-            except deploy.DeployError as exc:
+                # Only an image this run built: without a build, ``image`` is the one the app runs.
                 if self.result["built"]:
                     self._forget(image)
-                if not updated:
-                    self.client.api.remove_service(service_id)
-                self.fail(f"{process}: {exc}", task_log=exc.log)
-        self.result["timings"]["rollout"] = round(time.monotonic() - rollout_started, 1)
+                self.fail(str(exc), release_log=exc.log)
+        with self.timed("rollout"):
+            self.roll_out(current, wanted, to_apply, image)
+        # Only now that every process runs the new release: the previous release's leftovers go.
+        for process in stale:
+            self.client.api.remove_service(current[process]["ID"])
         self._prune()
         self.result["releases"] = releases(self.client, self.name)
         self._finish(before, after, reason, changed=True)
+
+    def roll_out(self, current: dict, wanted: dict, to_apply: dict, image: str) -> None:
+        """Apply every changed process, then wait for all of them; one that fails puts every process
+        back on the previous release (one release for the whole app, as on Heroku) and fails."""
+        applied = {process: deploy.apply_service(self.client, desired, current.get(process))
+                   for process, desired in to_apply.items()}
+        failures = {}
+        for process, service_id in applied.items():
+            try:
+                deploy.wait_converged(self.client, service_id, wanted[process]["replicas"], process in current,
+                                      self.p["wait_timeout"], settle=0 if wanted[process]["health"] else SETTLE)
+            except deploy.DeployError as exc:
+                failures[process] = exc
+        if not failures:
+            return
+        self.undo(current, applied)
+        # After the undo, so that no task of the previous release is left without its image; and
+        # only an image this run built (a settings change runs the previous release's image).
+        if self.result["built"]:
+            self._forget(image)
+        first = next(iter(failures))
+        self.fail("; ".join(f"{process}: {exc}" for process, exc in failures.items())
+                  + ". Every process is back on the previous release.", task_log=failures[first].log)
+
+    def undo(self, current: dict, applied: dict) -> None:
+        """Every process this run changed back as it was: new ones removed, updated ones restored
+        (Swarm already rolled back the ones that failed; the ones that converged roll back here)."""
+        restored = []
+        for process, service_id in applied.items():
+            if process not in current:
+                with contextlib.suppress(deploy.NotFound):
+                    self.client.api.remove_service(service_id)
+                continue
+            previous = current[process]["Spec"]
+            if self.client.api.inspect_service(service_id)["Spec"] != previous:
+                deploy.restore(self.client, service_id, previous)
+                restored.append((process, service_id))
+        for process, service_id in restored:
+            replicas = current[process]["Spec"]["Mode"].get("Replicated", {}).get("Replicas", 1)
+            try:
+                deploy.wait_converged(self.client, service_id, replicas, True, self.p["wait_timeout"])
+            except deploy.DeployError as exc:
+                self.fail(f"{process}: putting it back on the previous release failed too: {exc}", task_log=exc.log)
 
     def _forget(self, image: str):
         # force: the tag goes even while stopped containers of a rolled-back update still use it.
@@ -795,8 +850,23 @@ def main():
         except SourceError as exc:
             module.fail_json(msg=f"qoddi_app: {exc}")
     app = App(module)
+    run = {"present": app.present, "absent": app.absent, "restarted": app.restarted, "stopped": app.stopped}[p["state"]]
     try:
-        {"present": app.present, "absent": app.absent, "restarted": app.restarted, "stopped": app.stopped}[p["state"]]()
+        app.refuse_datastore()
+        if module.check_mode:
+            run()  # changes nothing, so takes no lock (run() ends the module: exit_json or fail_json)
+            return
+        # One change of the app at a time (another playbook, the controller applying config vars):
+        # the release number is picked and the services changed under the app's lock.
+        # Its expiry covers a run's longest (a build, a release command and each process's rollout,
+        # each bounded by wait_timeout), so that only a killed run's lock is ever taken over.
+        with lock.held(app.client, app.name, lock.holder(f"qoddi_app state={p['state']}"), p["wait_timeout"],
+                       ttl=max(lock.DEFAULT_TTL, 8 * p["wait_timeout"])):
+            # Read again under the lock: a run that held it may have changed them.
+            app.variables = env_store.versions(app.client, app.name).get(app.name, [])
+            run()
+    except lock.Busy as exc:
+        app.fail(f"{exc}. Nothing was changed.")
     except DockerException as exc:
         app.fail(f"the Docker engine refused an operation: {exc}", exception=traceback.format_exc())
 

@@ -22,6 +22,9 @@ description:
     restart O(restart_delay) seconds later; changes made before then join that restart, so ten
     variables set one by one cost one restart. The platform controller (role M(qoddi.paas.controller))
     carries the restart out; a M(qoddi.paas.qoddi_app) run applies pending changes at once.
+  - A change is written under the app's lock (the Swarm config C(qoddi-lock-<name>)), so that a
+    deploy or the controller never sees half of it; while another run changes the app, it waits
+    up to 600 seconds, then fails saying who changes the app since when, and changes nothing.
   - Run it on a Swarm manager.
 author:
   - Qoddi PaaS maintainers (@qoddi)
@@ -168,6 +171,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.qoddi.paas.plugins.module_utils import _deploy as deploy
 from ansible_collections.qoddi.paas.plugins.module_utils import _env as store
+from ansible_collections.qoddi.paas.plugins.module_utils import _lock as lock
 from ansible_collections.qoddi.paas.plugins.module_utils._client import (
     DockerException,
     docker_argument_spec,
@@ -215,6 +219,25 @@ def parse_request(module: AnsibleModule) -> tuple[dict[str, str], list[str]]:
     return wanted, remove
 
 
+def read_plan(module: AnsibleModule, client, wanted: dict[str, str], remove: list[str] | None):
+    """(the app's services, its variables' versions, the change to make) as the cluster has them now."""
+    p = module.params
+    services = list(deploy.current_services(client, p["name"]).values())
+    history = store.versions(client, p["name"]).get(p["name"], [])
+    if not services and not history and not p["create"]:
+        module.fail_json(msg=f"qoddi_env: there is no app '{p['name']}' (no services, no variables). Check the "
+                             "name, or set create: true to prepare the variables of an app before its first deploy.")
+    if remove is None:
+        remove = list(store.current(history))
+    return services, history, store.plan(history, wanted, remove, module.params["purge"] and p["state"] == "present")
+
+
+def write(module: AnsibleModule, client, app: str, services: list, history: list, change: dict) -> None:
+    if change["set"] or change["remove"]:
+        due = store.schedule(history, services, module.params["restart_delay"], time.time())
+        store.write(client, app, history, change, due, services)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=docker_argument_spec(
@@ -241,14 +264,16 @@ def main():
 
     client = docker_client(module)
     try:
-        services = list(deploy.current_services(client, app).values())
-        history = store.versions(client, app).get(app, [])
-        if not services and not history and not p["create"]:
-            module.fail_json(msg=f"qoddi_env: there is no app '{app}' (no services, no variables). Check the name, or "
-                                 "set create: true to prepare the variables of an app before its first deploy.")
-        if remove is None:
-            remove = list(store.current(history))
-        change = store.plan(history, wanted, remove, p["purge"] and p["state"] == "present")
+        services, history, change = read_plan(module, client, wanted, remove)
+        if (change["set"] or change["remove"]) and not module.check_mode:
+            try:
+                # Under the app's lock, so that a deploy or the controller never sees half of the
+                # change and two writers never pick the same version numbers; planned again under
+                # it, from what another writer may have changed meanwhile.
+                with lock.held(client, app, lock.holder("qoddi_env"), lock.DEFAULT_WAIT):
+                    write(module, client, app, *read_plan(module, client, wanted, remove))
+            except lock.Busy as exc:
+                module.fail_json(msg=f"qoddi_env {app}: {exc}. Nothing was changed.")
         before = store.current(history)
         result = {"changed": bool(change["set"] or change["remove"]), "app": app,
                   "added": sorted(k for k in change["set"] if k not in before),
@@ -259,7 +284,6 @@ def main():
         if result["changed"]:
             due = store.schedule(history, services, p["restart_delay"], now)
             if not module.check_mode:
-                store.write(client, app, history, change, due, services)
                 history = store.versions(client, app).get(app, [])
                 due = store.restart_due(history, services)
                 if services and not client.api.services(filters={"name": CONTROLLER_SERVICE}):

@@ -34,6 +34,7 @@ import docker
 
 from ansible_collections.qoddi.paas.plugins.module_utils import _deploy as deploy
 from ansible_collections.qoddi.paas.plugins.module_utils import _env as env
+from ansible_collections.qoddi.paas.plugins.module_utils import _lock as lock
 
 LABEL = deploy.LABEL
 log = certificates.log  # one format for every line the controller writes
@@ -80,6 +81,8 @@ class Controller:
                     self.restart_old(app, services, history, now)
                 if not any(self.busy(service) for service in services):
                     self.collect(app, history, services)
+            except lock.Busy:
+                pass  # a playbook is changing the app: its duties wait for the next tick
             except Exception as exc:  # noqa: BLE001 - logged, and tried again at the next tick
                 log(f"{app}: error (will retry): {exc}")
         for app, history in variables.items():
@@ -96,7 +99,12 @@ class Controller:
                    and self.rolled_back.get(s["ID"]) != head]
         if not waiting:
             return
-        log(f"restart {app}: config vars changed ({', '.join(keys)}; now version {head}), due {now - due:.1f} s ago "
+        # Not while a playbook changes the app (qoddi_app, qoddi_env): the next tick tries again.
+        with lock.held(self.client, app, lock.holder("the controller applying config vars"), 0):
+            self._apply_variables(app, services, history, head, keys, waiting, now - due)
+
+    def _apply_variables(self, app, services, history, head, keys, waiting, late: float) -> None:
+        log(f"restart {app}: config vars changed ({', '.join(keys)}; now version {head}), due {late:.1f} s ago "
             f"({', '.join(s['Spec']['Name'] for s in waiting)})")
         if not self.release(app, services, history, head):
             return
@@ -157,7 +165,8 @@ class Controller:
             if oldest <= self.max_age:
                 continue
             spec = deploy.force_restart(env.with_variables(json.loads(json.dumps(service["Spec"])), history))
-            deploy.update_spec(self.client, service, spec)
+            with lock.held(self.client, app, lock.holder("the controller restarting old tasks"), 0):
+                deploy.update_spec(self.client, service, spec)
             log(f"restart {service['Spec']['Name']}: its oldest task is {oldest / 3600:.1f} h old "
                 f"(maximum {self.max_age / 3600:.1f} h)")
 

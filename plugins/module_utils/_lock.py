@@ -1,0 +1,118 @@
+# Copyright (c) qoddi.paas contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""One change of an app at a time: a per-app lock held in the cluster.
+
+The lock is the Swarm config ``qoddi-lock-<app>``. The managers create a config by Raft, and refuse
+a second one of the same name (409), so exactly one of two runs racing on any nodes gets it. Its
+labels say who holds it and until when; a lock whose holder was killed (no ``finally`` ran) is
+taken over once it has expired, never before. qoddi_app (deploy, restart, stop, removal),
+qoddi_env (when it writes) and the controller's duties take it; check mode changes nothing and
+takes none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import socket
+import time
+
+from ansible_collections.qoddi.paas.plugins.module_utils._deploy import LABEL
+
+try:
+    from docker.errors import APIError, NotFound
+except ImportError:  # pragma: no cover - the module reports the missing SDK
+    APIError = NotFound = Exception
+
+# How long a holder may keep the lock before another run may take it over: longer than any run of
+# the platform (a build, a release command and a rollout, each bounded by wait_timeout) is meant to
+# last, so only a killed run's lock is ever taken over.
+DEFAULT_TTL = 3600
+# How long a writer without a timeout of its own (qoddi_env) waits for another run to finish.
+DEFAULT_WAIT = 600
+POLL = 1.0
+
+
+class Busy(Exception):
+    """Another run holds the app's lock (after waiting as long as allowed)."""
+
+
+def lock_name(app: str) -> str:
+    return f"qoddi-lock-{app}"
+
+
+def holder(what: str) -> str:
+    """Who takes the lock, as the message of a run that waits for it names them."""
+    return f"{what} (pid {os.getpid()} on {socket.gethostname()})"
+
+
+def _iso(epoch: float) -> str:
+    return datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def describe(app: str, labels: dict, now: float) -> str:
+    """The message of a run that could not get the lock: who changes the app, since when, what to do."""
+    since = float(labels.get(LABEL + "lock.since", 0) or 0)
+    expires = float(labels.get(LABEL + "lock.expires", 0) or 0)
+    return (f"app {app} is being changed by {labels.get(LABEL + 'lock.holder', 'an unknown run')} since "
+            f"{_iso(since)} ({now - since:.0f} s ago); try again when that run has finished. If that run was "
+            f"killed, its lock expires at {_iso(expires)}, or remove the Swarm config {lock_name(app)} "
+            f"(docker config rm {lock_name(app)}) once sure that nothing changes the app")
+
+
+def expired(labels: dict, now: float) -> bool:
+    return float(labels.get(LABEL + "lock.expires", 0) or 0) <= now
+
+
+def _existing(client, app: str) -> dict | None:
+    for config in client.api.configs(filters={"name": lock_name(app)}):
+        if config["Spec"]["Name"] == lock_name(app):  # the name filter matches prefixes too
+            return config
+    return None
+
+
+def try_take(client, app: str, who: str, ttl: float = DEFAULT_TTL, now: float | None = None) -> str | dict:
+    """Take the lock: its config's id, or the labels of the lock someone else holds."""
+    now = time.time() if now is None else now
+    labels = {LABEL + "app": app, LABEL + "lock.holder": who, LABEL + "lock.since": f"{now:.0f}",
+              LABEL + "lock.expires": f"{now + ttl:.0f}"}
+    try:
+        return client.api.create_config(lock_name(app), who.encode(), labels=labels)["ID"]
+    except APIError as exc:
+        if exc.status_code != 409:
+            raise
+    current = _existing(client, app)
+    if current is None:  # released meanwhile: the caller tries again
+        return {}
+    if expired(current["Spec"].get("Labels") or {}, now):
+        # By id: of two runs that both saw it expired, one removes it, the other gets NotFound,
+        # and both then race to create a new one, which exactly one wins.
+        with contextlib.suppress(NotFound):
+            client.api.remove_config(current["ID"])
+        return {}
+    return current["Spec"].get("Labels") or {}
+
+
+def release(client, lock_id: str) -> None:
+    with contextlib.suppress(NotFound):
+        client.api.remove_config(lock_id)
+
+
+@contextlib.contextmanager
+def held(client, app: str, who: str, wait: float, ttl: float = DEFAULT_TTL):
+    """Hold the app's lock for the block, waiting at most ``wait`` seconds for it; Busy when it stays taken."""
+    deadline = time.monotonic() + wait
+    while True:
+        taken = try_take(client, app, who, ttl)
+        if isinstance(taken, str):
+            break
+        if taken and time.monotonic() >= deadline:
+            raise Busy(describe(app, taken, time.time()))
+        if taken:
+            time.sleep(POLL)
+    try:
+        yield taken
+    finally:
+        release(client, taken)
