@@ -20,7 +20,9 @@ description:
   - Updates start new tasks before stopping old ones and roll back by themselves when the new tasks
     do not become healthy; a failed build or release changes nothing that runs.
   - The app's config vars (set with M(qoddi.paas.qoddi_env)) are environment variables of every
-    process, of the release command and of the build steps.
+    process, of the release command and of the build steps (collectstatic, C(bin/post_compile)). The
+    build hooks run after the image is built, in a container that alone gets the values, so that no
+    image, layer or build cache holds them.
   - Run it on a Swarm manager. The cluster is the record of what is deployed (service and image
     labels C(org.qoddi.*)); the node keeps only the app's deploy key and Git cache under O(state_dir).
 author:
@@ -136,7 +138,12 @@ options:
         description: A CA bundle file on the node that pip inside the build trusts (TLS-intercepting proxies).
         type: path
       pip_index_url:
-        description: A PyPI mirror for the build.
+        description:
+          - A PyPI mirror for the build.
+          - Credentials in it (V(https://user:token@host/simple)) stay out of the image, its history and the
+            build log; pip then installs the dependencies in a container that alone gets the URL, and the
+            result is kept as the image C(qoddi-deps/<name>:<key>) (removed with the app), reused while the
+            requirements are unchanged.
         type: str
   wait_timeout:
     description: Seconds to wait for a build, the release command, or the tasks to become healthy.
@@ -517,8 +524,11 @@ class App:
         if self.client.api.images(name=image, quiet=True):
             return image, log + [f"qoddi: dependencies unchanged, using {image}"]
         try:
+            # Labelled as what it is: with the builder's org.qoddi.image, the images found by that label
+            # (pyimages.present) would take it for the newest builder of its Python.
             unused, install_log = run_hooks(self.client, base, INSTALL_SCRIPT, {"PIP_INDEX_URL": index}, repository,
-                                            key, timeout=self.p["wait_timeout"], what="pip install")
+                                            key, timeout=self.p["wait_timeout"], what="pip install",
+                                            labels={L + "image": "deps", L + "app": self.name})
         except BuildError as exc:
             raise BuildError(str(exc), log + exc.log) from None
         # The app's earlier dependency images: no build starts from them any more.
