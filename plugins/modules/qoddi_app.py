@@ -142,7 +142,7 @@ options:
           - A PyPI mirror for the build.
           - Credentials in it (V(https://user:token@host/simple)) stay out of the image, its history and the
             build log; pip then installs the dependencies in a container that alone gets the URL, and the
-            result is kept as the image C(qoddi-deps/<name>:<key>) (removed with the app), reused while the
+            result is kept as the image C(qoddi-deps/<name>:<key>) (untagged with the app), reused while the
             requirements are unchanged.
         type: str
   wait_timeout:
@@ -532,11 +532,17 @@ class App:
         except BuildError as exc:
             raise BuildError(str(exc), log + exc.log) from None
         # The app's earlier dependency images: no build starts from them any more.
-        for old in self.client.api.images(name=repository):
-            if image not in (old.get("RepoTags") or []):
-                with contextlib.suppress(DockerException):
-                    self.client.api.remove_image(old["Id"])
+        self.forget_dependencies(keep=image)
         return image, log + install_log
+
+    def forget_dependencies(self, keep: str = "") -> None:
+        """Untag the app's dependencies images but ``keep``; the build cache above them keeps the layers
+        until it goes (by tag: an image with cached children cannot be removed by id)."""
+        for found in self.client.api.images(name=f"{DEPS_REPO}/{self.name}"):
+            for ref in found.get("RepoTags") or []:
+                if ref != keep and ref.startswith(f"{DEPS_REPO}/{self.name}:"):
+                    with contextlib.suppress(DockerException):
+                        self.client.api.remove_image(ref)
 
     def run_hooks(self, spec, built: str, tag: str, reader_image: str) -> tuple[str, list[str]]:
         """collectstatic and bin/post_compile with the config vars, committed as the release's image."""
@@ -705,9 +711,7 @@ class App:
                 self.client.api.remove_service(svc["ID"])
             for old in history:
                 self._forget(old["image"])
-            for image_id in deps:
-                with contextlib.suppress(DockerException):
-                    self.client.api.remove_image(image_id, force=True)
+            self.forget_dependencies()
             # Read again after the services went: the controller may have removed some meanwhile.
             for version in env_store.versions(self.client, self.name).get(self.name, []):
                 try:
