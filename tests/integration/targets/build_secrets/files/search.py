@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Search every image a build left on this engine for secret values; print where each was found.
 
 The markers come from the environment (ITEST_MARKERS, a JSON object name -> value), not from the
@@ -22,7 +21,7 @@ def docker(*args: str) -> bytes:
 
 def created(text: str) -> datetime:
     # Docker writes nanoseconds, which fromisoformat does not read before Python 3.11.
-    head, _, rest = text.rstrip("Z").partition(".")
+    head, unused_dot, rest = text.rstrip("Z").partition(".")
     return datetime.fromisoformat(head + "." + (rest[:6] or "0") + "+00:00")
 
 
