@@ -15,6 +15,7 @@ import io
 import os
 import re
 import tarfile
+import uuid
 
 from ansible_collections.qoddi.paas.plugins.module_utils._source import IGNORED_NAMES
 
@@ -104,3 +105,45 @@ def cache_summary(log: list[str]) -> dict[str, int]:
     """How many build steps ran, and how many of them the builder took from its cache."""
     return {"steps": sum(1 for line in log if line.startswith("Step ")),
             "cached": sum(1 for line in log if line.strip() == "---> Using cache")}
+
+
+def run_hooks(client, image: str, script: str, env: dict[str, str], repository: str, tag: str,
+              timeout: int = 3600, labels: dict[str, str] | None = None,
+              what: str = "the build hooks") -> tuple[str, list[str]]:
+    """Run ``script`` in a container of ``image`` with ``env``; commit the result as repository:tag.
+
+    Returns (image id, log lines); raises BuildError. The classic builder has no secret mounts, so
+    this is how the build hooks get the app's config vars without any image holding them: the
+    values go to the hook process alone, as `docker exec`'s environment, which neither the
+    container's configuration nor its filesystem holds, so `commit` keeps only the files the hooks
+    wrote. The committed image gets ``image``'s own configuration back (CMD, ENV, USER, labels...),
+    not the container's, whose command only keeps it alive for the exec, plus ``labels``. The same
+    way installs the dependencies from an index whose URL holds credentials (``what`` names the step).
+    """
+    api = client.api
+    config = api.inspect_image(image)["Config"]
+    config["Labels"] = {**(config.get("Labels") or {}), **(labels or {})}
+    previous_timeout = api.timeout
+    api.timeout = timeout
+    container = api.create_container(image, command=["sleep", str(timeout)],
+                                     name=f"qoddi-build-hooks-{uuid.uuid4().hex[:12]}")["Id"]
+    log: list[str] = []
+    try:
+        api.start(container)
+        exec_id = api.exec_create(container, ["bash", "-c", script], environment=[f"{k}={v}" for k, v in env.items()],
+                                  workdir="/app")["Id"]
+        pending = b""
+        for chunk in api.exec_start(exec_id, stream=True):
+            *lines, pending = (pending + chunk).split(b"\n")
+            log.extend(text for line in lines if (text := _ANSI.sub("", line.decode(errors="replace"))).strip())
+        if pending.strip():
+            log.append(_ANSI.sub("", pending.decode(errors="replace")))
+        code = api.exec_inspect(exec_id)["ExitCode"]
+        if code != 0:
+            raise BuildError(f"the build failed: {what} exited with {code}", log)
+        api.kill(container)
+        committed = api.commit(container, repository=repository, tag=tag, conf=config)["Id"]
+    finally:
+        api.remove_container(container, force=True)
+        api.timeout = previous_timeout
+    return committed, log

@@ -28,7 +28,9 @@ description:
     changes it since when, and changes nothing.
   - A datastore's name (M(qoddi.paas.qoddi_db)) is refused in every state, and nothing changes.
   - The app's config vars (set with M(qoddi.paas.qoddi_env)) are environment variables of every
-    process, of the release command and of the build steps.
+    process, of the release command and of the build steps (collectstatic, C(bin/post_compile)). The
+    build hooks run after the image is built, in a container that alone gets the values, so that no
+    image, layer or build cache holds them.
   - Run it on a Swarm manager. The cluster is the record of what is deployed (service and image
     labels C(org.qoddi.*)); the node keeps only the app's deploy key and Git cache under O(state_dir).
 author:
@@ -156,7 +158,12 @@ options:
         description: A CA bundle file on the node that pip inside the build trusts (TLS-intercepting proxies).
         type: path
       pip_index_url:
-        description: A PyPI mirror for the build.
+        description:
+          - A PyPI mirror for the build.
+          - Credentials in it (V(https://user:token@host/simple)) stay out of the image, its history and the
+            build log; pip then installs the dependencies in a container that alone gets the URL, and the
+            result is kept as the image C(qoddi-deps/<name>:<key>) (untagged with the app), reused while the
+            requirements are unchanged.
         type: str
   wait_timeout:
     description:
@@ -283,9 +290,9 @@ build_log:
 """
 
 import contextlib
+import hashlib
 import json
 import os
-import shlex
 import shutil
 import tempfile
 import time
@@ -303,14 +310,20 @@ from ansible_collections.qoddi.paas.plugins.module_utils._build import (
     build_image,
     cache_summary,
     context_tar,
+    run_hooks,
     tail,
 )
 from ansible_collections.qoddi.paas.plugins.module_utils._buildpack import (
     ENV_SCRIPT,
+    INSTALL_SCRIPT,
     BuildpackError,
+    dependencies_dockerfile,
     detect,
     dockerfile,
+    hooks,
+    needs_hooks,
     unavailable,
+    without_credentials,
 )
 from ansible_collections.qoddi.paas.plugins.module_utils._client import (
     DockerException,
@@ -333,6 +346,8 @@ NAME_RE = deploy.NAME_RE
 IMAGE_REPO = "qoddi-app"
 # Seconds a new process without a health check must keep running before its rollout counts (see wait_converged).
 SETTLE = 5
+# Dependencies installed from an index whose URL holds credentials (App.dependencies), per app.
+DEPS_REPO = "qoddi-deps"
 L = deploy.LABEL
 
 
@@ -487,9 +502,6 @@ class App:
                 pair = self.provide_python(spec)
             self.result["warnings_build"] = list(spec.warnings)
             extra = {".qoddi/env.sh": ENV_SCRIPT.encode()}
-            build_env = self.build_env(pair["build"])
-            if build_env:
-                extra[".qoddi/build.env"] = build_env
             ca_bundle = (self.p["build"] or {}).get("ca_bundle")
             if ca_bundle:
                 try:
@@ -498,18 +510,27 @@ class App:
                 except OSError as exc:
                     self.fail(f"cannot read the build's CA bundle {ca_bundle} ({exc.strerror}): fix build.ca_bundle, "
                               "or qoddi_build_ca_bundle in the inventory, which sets it for every app.")
-            text = dockerfile(spec, pair["build"], pair["run"], ca_bundle=bool(ca_bundle),
-                              pip_index_url=(self.p["build"] or {}).get("pip_index_url") or "",
-                              build_env_file=bool(build_env))
-            extra[".qoddi/Dockerfile"] = text.encode()
+            index = (self.p["build"] or {}).get("pip_index_url") or ""
             tag = f"{IMAGE_REPO}/{self.name}:r{release}"
             labels = {L + "app": self.name, L + "release": str(release), L + "revision": revision,
                       L + "processes": ",".join(spec.processes),
                       L + "procfile": deploy.procfile_label(spec.processes)}
+            # With build hooks, the image is committed under the release's tag only once they succeeded.
+            with_hooks = needs_hooks(spec, workdir)
             try:
-                image_id, log = build_image(self.client, context_tar(workdir, extra), tag,
-                                            dockerfile=".qoddi/Dockerfile", labels=labels,
-                                            timeout=self.p["wait_timeout"])
+                deps_image, log = "", []
+                if index != without_credentials(index):
+                    deps_image, log = self.dependencies(spec, pair["build"], workdir, extra, bool(ca_bundle), index)
+                text = dockerfile(spec, pair["build"], pair["run"], ca_bundle=bool(ca_bundle),
+                                  pip_index_url="" if deps_image else index, deps_image=deps_image)
+                extra[".qoddi/Dockerfile"] = text.encode()
+                image_id, build_log = build_image(self.client, context_tar(workdir, extra),
+                                                  None if with_hooks else tag, dockerfile=".qoddi/Dockerfile",
+                                                  labels=labels, timeout=self.p["wait_timeout"])
+                log += build_log
+                if with_hooks:
+                    image_id, hooks_log = self.run_hooks(spec, image_id, tag, pair["build"])
+                    log += hooks_log
             except BuildError as exc:
                 self.fail(f"{exc}. The running release is unchanged. Last lines of the build log:\n"
                           + "\n".join(tail(exc.log)), build_log=tail(exc.log))
@@ -538,18 +559,68 @@ class App:
         self.result["python_image"] = provided
         return provided["images"]
 
-    def build_env(self, reader_image: str) -> bytes:
-        """The config vars as a shell file the build sources (collectstatic may read them)."""
+    def build_env(self, reader_image: str) -> dict[str, str]:
+        """The config vars' values, for the build hooks (collectstatic may read them)."""
         if not env_store.current(self.variables):
-            return b""
+            return {}
         node = self.client.info()["Swarm"]["NodeID"]
         with self.timed("read_env"):
             try:
-                values = env_store.read_values(self.client, self.variables, reader_image, node,
-                                               list(deploy.current_services(self.client, self.name).values()))
+                return env_store.read_values(self.client, self.variables, reader_image, node,
+                                             list(deploy.current_services(self.client, self.name).values()))
             except RuntimeError as exc:
                 self.fail(f"{exc}. The running release is unchanged.")
-        return "".join(f"{key}={shlex.quote(value)}\n" for key, value in sorted(values.items())).encode()
+
+    def dependencies(self, spec, builder: str, workdir: str, extra: dict, ca_bundle: bool,
+                     index: str) -> tuple[str, list[str]]:
+        """The dependencies installed from an index whose URL holds credentials: an image, and its log.
+
+        The classic builder would keep the URL in the image config, `docker history` and the build
+        log, so pip runs in a container that alone gets it (run_hooks). The image is kept under a
+        tag that names what pip read (the files before the install, the index without credentials),
+        so a code-only change reuses it as the classic builder's cache would.
+        """
+        context = {**extra, ".qoddi/Dockerfile": dependencies_dockerfile(spec, builder, ca_bundle=ca_bundle).encode()}
+        base, log = build_image(self.client, context_tar(workdir, context), None, dockerfile=".qoddi/Dockerfile",
+                                timeout=self.p["wait_timeout"])
+        repository = f"{DEPS_REPO}/{self.name}"
+        key = hashlib.sha256(f"{base}\n{without_credentials(index)}".encode()).hexdigest()[:16]
+        image = f"{repository}:{key}"
+        if self.client.api.images(name=image, quiet=True):
+            return image, log + [f"qoddi: dependencies unchanged, using {image}"]
+        try:
+            # Labelled as what it is: with the builder's org.qoddi.image, the images found by that label
+            # (pyimages.present) would take it for the newest builder of its Python.
+            unused, install_log = run_hooks(self.client, base, INSTALL_SCRIPT, {"PIP_INDEX_URL": index}, repository,
+                                            key, timeout=self.p["wait_timeout"], what="pip install",
+                                            labels={L + "image": "deps", L + "app": self.name})
+        except BuildError as exc:
+            raise BuildError(str(exc), log + exc.log) from None
+        # The app's earlier dependency images: no build starts from them any more.
+        self.forget_dependencies(keep=image)
+        return image, log + install_log
+
+    def forget_dependencies(self, keep: str = "") -> None:
+        """Untag the app's dependencies images but ``keep``; the build cache above them keeps the layers
+        until it goes (by tag: an image with cached children cannot be removed by id)."""
+        for found in self.client.api.images(name=f"{DEPS_REPO}/{self.name}"):
+            for ref in found.get("RepoTags") or []:
+                if ref != keep and ref.startswith(f"{DEPS_REPO}/{self.name}:"):
+                    with contextlib.suppress(DockerException):
+                        self.client.api.remove_image(ref)
+
+    def run_hooks(self, spec, built: str, tag: str, reader_image: str) -> tuple[str, list[str]]:
+        """collectstatic and bin/post_compile with the config vars, committed as the release's image."""
+        env = {"PYTHONDONTWRITEBYTECODE": "1", **self.build_env(reader_image)}
+        repository, unused, release_tag = tag.rpartition(":")
+        try:
+            return run_hooks(self.client, built, hooks(spec), env, repository, release_tag,
+                             timeout=self.p["wait_timeout"])
+        except BaseException:
+            # The image without the hooks' files has no tag: nothing else would ever remove it.
+            with contextlib.suppress(DockerException):
+                self.client.api.remove_image(built)
+            raise
 
     # ----- deploy -------------------------------------------------------------------------------
     def desired(self, image: str, release: int, revision: str, processes: dict[str, str]) -> dict[str, dict]:
@@ -721,7 +792,8 @@ class App:
         current = deploy.current_services(self.client, self.name)
         history = releases(self.client, self.name)
         has_state = os.path.isdir(self.state_dir)
-        if not current and not history and not has_state and not self.variables:
+        deps = self.client.api.images(name=f"{DEPS_REPO}/{self.name}", quiet=True)
+        if not current and not history and not has_state and not self.variables and not deps:
             self.module.exit_json(**self.result)
         self.result.update(changed=True, reason="removed")
         if self.module._diff:
@@ -731,6 +803,7 @@ class App:
                 self.client.api.remove_service(svc["ID"])
             for old in history:
                 self._forget(old["image"])
+            self.forget_dependencies()
             # Read again after the services went: the controller may have removed some meanwhile.
             for version in env_store.versions(self.client, self.name).get(self.name, []):
                 try:

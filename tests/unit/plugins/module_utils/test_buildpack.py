@@ -9,10 +9,15 @@ import subprocess
 import pytest
 
 from ansible_collections.qoddi.paas.plugins.module_utils._buildpack import (
+    INSTALL_SCRIPT,
     AppSpec,
     BuildpackError,
+    dependencies_dockerfile,
     detect,
     dockerfile,
+    hooks,
+    needs_hooks,
+    without_credentials,
 )
 
 AVAILABLE = ["3.11", "3.13", "3.14"]
@@ -360,7 +365,7 @@ def final_stage(text: str) -> str:
 def test_dockerfile_is_deterministic(tmp_path):
     spec = spec_of(tmp_path)
     again = detect(str(tmp_path), AVAILABLE, DEFAULT)
-    options = dict(ca_bundle=True, pip_index_url="https://pypi.example/simple", build_env_file=True)
+    options = dict(ca_bundle=True, pip_index_url="https://pypi.example/simple")
     assert dockerfile(spec, "qoddi/build:3.13", "qoddi/run:3.13", **options) == \
         dockerfile(again, "qoddi/build:3.13", "qoddi/run:3.13", **options)
 
@@ -390,45 +395,80 @@ def test_dockerfile_stages_and_dependency_layer(tmp_path):
 
 
 def test_collectstatic_only_for_django(tmp_path):
-    django_text = dockerfile(spec_of(tmp_path / "dj"), "b", "r")
-    assert "collectstatic --noinput" in django_text and "qoddi: collectstatic failed" in django_text
-    assert "DISABLE_COLLECTSTATIC" in django_text and "(cd /app && " in django_text
-    plain = detect(make_app(tmp_path / "flask", {"requirements.txt": "flask\ngunicorn\n",
-                                                 "Procfile": "web: gunicorn app:app\n"}), AVAILABLE, DEFAULT)
-    plain_text = dockerfile(plain, "b", "r")
-    assert "collectstatic" not in plain_text and "bin/post_compile" in plain_text
-    assert 'org.qoddi.django="false"' in plain_text
+    django = spec_of(tmp_path / "dj")
+    django_hooks = hooks(django)
+    assert "collectstatic --noinput" in django_hooks and "qoddi: collectstatic failed" in django_hooks
+    assert "DISABLE_COLLECTSTATIC" in django_hooks and "(cd /app && " in django_hooks
+    assert needs_hooks(django, str(tmp_path / "dj"))
+    plain_root = make_app(tmp_path / "flask", {"requirements.txt": "flask\ngunicorn\n",
+                                               "Procfile": "web: gunicorn app:app\n"})
+    plain = detect(plain_root, AVAILABLE, DEFAULT)
+    assert "collectstatic" not in hooks(plain) and "bin/post_compile" in hooks(plain)
+    assert 'org.qoddi.django="false"' in dockerfile(plain, "b", "r")
+    # Neither Django nor bin/post_compile: no hook, so no container after the build.
+    assert not needs_hooks(plain, plain_root)
+    os.makedirs(os.path.join(plain_root, "bin"))
+    with open(os.path.join(plain_root, "bin", "post_compile"), "w", encoding="utf-8") as handle:
+        handle.write("#!/bin/sh\n")
+    assert needs_hooks(plain, plain_root)
 
 
 def test_collectstatic_runs_in_the_manage_py_directory(tmp_path):
     spec = spec_of(tmp_path, drop=("manage.py",), **{"src/manage.py": ""})
-    text = dockerfile(spec, "b", "r")
-    assert "(cd /app/src && PYTHONPATH=/app python manage.py collectstatic --noinput)" in text
+    assert "(cd /app/src && PYTHONPATH=/app python manage.py collectstatic --noinput)" in hooks(spec)
 
 
 def test_ca_bundle_and_index_only_when_asked(tmp_path):
     spec = spec_of(tmp_path)
     plain = dockerfile(spec, "b", "r")
     assert "PIP_CERT" not in plain and "ca-bundle" not in plain and "PIP_INDEX_URL" not in plain
-    text = dockerfile(spec, "b", "r", ca_bundle=True, pip_index_url="https://u:t@pypi.example/simple")
+    text = dockerfile(spec, "b", "r", ca_bundle=True, pip_index_url="https://pypi.example/simple")
     assert "COPY .qoddi/ca-bundle.crt /etc/qoddi/ca-bundle.crt\n" in text
     assert "ENV PIP_CERT=/etc/qoddi/ca-bundle.crt" in text
-    assert "ENV PIP_INDEX_URL=https://u:t@pypi.example/simple\n" in text
+    assert "ENV PIP_INDEX_URL=https://pypi.example/simple\n" in text
     assert text.index("PIP_CERT") < text.index("RUN pip install")
     assert "PIP_CERT" not in final_stage(text) and "PIP_INDEX_URL" not in final_stage(text)
 
 
-def test_build_env_file(tmp_path):
+@pytest.mark.parametrize("url, public", [
+    ("https://u:t0k@pypi.example/simple", "https://pypi.example/simple"),
+    ("https://token@pypi.example:8443/simple/", "https://pypi.example:8443/simple/"),
+    ("https://pypi.example/simple", "https://pypi.example/simple"),
+    ("", ""),
+])
+def test_without_credentials(url, public):
+    assert without_credentials(url) == public
+
+
+def test_index_credentials_stay_out_of_the_dockerfile(tmp_path):
+    # Issue 13: `ENV PIP_INDEX_URL=https://user:token@...` kept the token in the image config, the
+    # build log and `docker history`. The credentials go to pip through a container instead.
     spec = spec_of(tmp_path)
+    with pytest.raises(BuildpackError, match="holds credentials"):
+        dockerfile(spec, "b", "r", pip_index_url="https://u:t0k@pypi.example/simple")
+    deps = dependencies_dockerfile(spec, "b", ca_bundle=True)
+    assert "PIP_INDEX_URL" not in deps and "RUN pip install" not in deps
+    assert deps.rstrip().endswith("COPY requirements.txt /app/requirements.txt")
+    assert "ENV PIP_CERT=/etc/qoddi/ca-bundle.crt" in deps
+    text = dockerfile(spec, "b", "r", deps_image="sha256:0123abcd")
+    assert "FROM sha256:0123abcd AS build\nCOPY . /app\nRUN rm -rf /app/.qoddi\n" in text
+    assert "pip install" not in text and "PIP_INDEX_URL" not in text and "FROM b " not in text
+    assert "cd /app" in INSTALL_SCRIPT and "pip install -r requirements.txt" in INSTALL_SCRIPT
+
+
+def test_dockerfile_holds_no_config_var_and_runs_no_hook(tmp_path):
+    # Issue 13: every RUN step and every COPY of the Dockerfile becomes a layer or build-cache image,
+    # so the config vars (and the hooks that need them) stay out of it; hooks() runs them afterwards.
+    spec = spec_of(tmp_path, **{"bin/post_compile": "#!/bin/sh\n"})
     for ca_bundle in (False, True):
-        assert "build.env" not in dockerfile(spec, "b", "r", ca_bundle=ca_bundle)
-    text = dockerfile(spec, "b", "r", build_env_file=True)
-    assert "set -a; . /app/.qoddi/build.env; set +a" in text
-    assert text.index("build.env") > text.index("RUN pip install")
-    assert text.index("build.env") < text.index("rm -rf /app/.qoddi") < text.index("collectstatic --noinput")
+        text = dockerfile(spec, "b", "r", ca_bundle=ca_bundle)
+        for absent in ("build.env", "set -a", "collectstatic", "post_compile", "ARG "):
+            assert absent not in text
+        assert "RUN rm -rf /app/.qoddi\n" in text
+        assert text.index("COPY . /app") < text.index("RUN rm -rf /app/.qoddi") < text.index("\nFROM r\n")
 
 
-@pytest.mark.parametrize("options", [{}, {"ca_bundle": True, "build_env_file": True}])
+@pytest.mark.parametrize("options", [{}, {"ca_bundle": True}])
 def test_final_stage_has_no_qoddi_directory(tmp_path, options):
     text = dockerfile(spec_of(tmp_path), "b", "r", **options)
     runtime = final_stage(text).replace("org.qoddi.", "")  # label names are not the directory
@@ -447,39 +487,31 @@ def test_values_that_would_break_the_dockerfile_are_refused(tmp_path, option):
         dockerfile(spec_of(tmp_path), args.pop("builder_image"), args.pop("runtime_image"), **args)
 
 
-# --- the build step's shell, run for real with a stand-in python -----------------------------------
+# --- the build hooks' script, run for real with a stand-in python ----------------------------------
 
 
-def build_step(text: str, app: str) -> str:
-    run = [chunk for chunk in text.replace(" \\\n", " ").splitlines() if chunk.startswith("RUN set -e")][0]
-    return run[len("RUN "):].replace("/app", app)
-
-
-@pytest.mark.skipif(shutil.which("sh") is None, reason="needs a POSIX shell")
-@pytest.mark.parametrize("build_env, python_exit, expected_rc, expected", [
-    ("", 0, 0, "collectstatic ran"),
-    ("", 3, 1, "qoddi: collectstatic failed"),
-    ("DISABLE_COLLECTSTATIC='1'\n", 3, 0, "collectstatic was not run"),
-    ("DISABLE_COLLECTSTATIC='0'\n", 0, 0, "collectstatic ran"),
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+@pytest.mark.parametrize("config, python_exit, expected_rc, expected", [
+    ({}, 0, 0, "collectstatic ran"),
+    ({}, 3, 1, "qoddi: collectstatic failed"),
+    ({"DISABLE_COLLECTSTATIC": "1"}, 3, 0, "collectstatic was not run"),
+    ({"DISABLE_COLLECTSTATIC": "0"}, 0, 0, "collectstatic ran"),
 ])
-def test_build_step_shell(tmp_path, build_env, python_exit, expected_rc, expected):
+def test_hooks_script(tmp_path, config, python_exit, expected_rc, expected):
     app = tmp_path / "app"
-    (app / ".qoddi").mkdir(parents=True)
-    (app / ".qoddi/build.env").write_text(build_env + "SECRET_KEY='s3cr3t value'\n")
-    (app / "bin").mkdir()
+    (app / "bin").mkdir(parents=True)
     (app / "bin/post_compile").write_text('#!/bin/sh\necho "post_compile sees $SECRET_KEY"\n')
     (app / "bin/post_compile").chmod(0o755)
     tools = tmp_path / "tools"
     tools.mkdir()
     (tools / "python").write_text(f'#!/bin/sh\necho "collectstatic ran in $PWD with $PYTHONPATH"\nexit {python_exit}\n')
     (tools / "python").chmod(0o755)
-    text = dockerfile(spec_of(tmp_path / "src"), "b", "r", build_env_file=True)
-    env = {"PATH": f"{tools}:{os.environ['PATH']}"}
-    result = subprocess.run(["sh", "-c", build_step(text, str(app))], cwd=app, env=env, capture_output=True,
-                            text=True, check=False)
+    script = hooks(spec_of(tmp_path / "src")).replace("/app", str(app))
+    # The config vars come as the process's environment, as run_hooks gives them through docker exec.
+    env = {"PATH": f"{tools}:{os.environ['PATH']}", "SECRET_KEY": "s3cr3t value", **config}
+    result = subprocess.run(["bash", "-c", script], cwd=app, env=env, capture_output=True, text=True, check=False)
     assert result.returncode == expected_rc, result.stdout + result.stderr
     assert expected in result.stdout
-    assert not (app / ".qoddi").exists()
     if expected_rc == 0:
         assert "post_compile sees s3cr3t value" in result.stdout
     if python_exit == 0:
