@@ -11,7 +11,7 @@ case "$engine.$action" in
     sql() { psql -h "$H" -U "$U" -d "$D" -v ON_ERROR_STOP=1 -qtAc "$1"; }
     case $action in
       write) sql "CREATE TABLE blobs (k int PRIMARY KEY, t text, b bytea);
-                  INSERT INTO blobs SELECT i, 'é€😀 ключ ' || i || chr(0x10FFFF), decode(lpad(to_hex(i), 2, '0'), 'hex')
+                  INSERT INTO blobs SELECT i, 'é€😀 ключ ' || i || chr(1114111), decode(lpad(to_hex(i), 2, '0'), 'hex')
                   FROM generate_series(0, 255) i;
                   INSERT INTO blobs SELECT 1000, 'all bytes', decode(string_agg(lpad(to_hex(i), 2, '0'), ''), 'hex')
                   FROM generate_series(0, 255) i" ;;
