@@ -35,7 +35,7 @@ case "$engine.$action" in
     export REDISCLI_AUTH="$P"
     r() { redis-cli --no-auth-warning -h "$H" "$@"; }
     case $action in
-      write) i=0; while [ $i -lt 256 ]; do printf "\\$(printf %o $i)"; i=$((i + 1)); done > /tmp/all
+      write) i=0; while [ $i -lt 256 ]; do printf %b "\\0$(printf %o "$i")"; i=$((i + 1)); done > /tmp/all
              r -x SET 'all bytes' < /tmp/all >/dev/null
              printf 'é€😀 ключ' | r -x SET 'ключ:é' >/dev/null
              printf '\000\377\n\r' | r -x HSET h 'bïn' >/dev/null
