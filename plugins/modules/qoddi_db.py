@@ -438,10 +438,17 @@ class Datastore:
         self.result["rotated"] = True
         return credentials
 
-    def _engine_password(self, service_id: str, password: str, source: str) -> tuple[int, bytes]:
-        """Set ``password`` in the engine, from the running task (logged in with the password it started with)."""
-        return ds.run(self.client, self.ready(service_id), ds.per_source(self.spec["rotate"], source),
-                      environment={"QODDI_NEW_PASSWORD": password})
+    def _engine_password(self, service_id: str, password: str, source: str, login: str | None = None):
+        """Set ``password`` in the engine, from the running task: logged in with the password the task
+        started with, or with ``login`` (the engine's variables holding the password set to it).
+        Both travel in the exec's environment, never as arguments. Returns (exit code, stderr)."""
+        command = ds.per_source(self.spec["rotate"], source)
+        environment = {"QODDI_NEW_PASSWORD": password}
+        if login is not None:
+            keys = [key for key, template in self.spec["env"].items() if template == "{password}"]
+            command = "".join(f'export {key}="$QODDI_LOGIN_PASSWORD"; ' for key in keys) + command
+            environment["QODDI_LOGIN_PASSWORD"] = login
+        return ds.run(self.client, self.ready(service_id), command, environment=environment)
 
     def _finish_rotation(self, history, credentials: dict, source: str) -> None:
         """Stored config vars that the running task does not have yet may hold a new password that the
@@ -454,6 +461,11 @@ class Datastore:
         if not container:
             return  # on another node: nothing to run it in from here
         code, errors = self._engine_password(self.current["ID"], credentials["password"], source)
+        if code != 0:
+            # The task's password no longer logs in: the engine took the stored one before the run that
+            # stored it failed. Logging in with the stored one proves it (and sets it again: a no-op).
+            code, errors = self._engine_password(self.current["ID"], credentials["password"], source,
+                                                 login=credentials["password"])
         if code != 0:
             self.fail(f"the stored password is not the engine's, and the engine refused it (exit {code}: "
                       f"{errors.decode(errors='replace')[-300:]}). Nothing was changed.")
