@@ -26,4 +26,9 @@ class ActionModule(ModuleWithArguments):
         if not args.get("catalogue"):
             with open(CATALOGUE, encoding="utf-8") as handle:
                 args["catalogue"] = yaml.safe_load(handle)["qoddi_marketplace_engines"]
-        return self.run_module("qoddi.paas.qoddi_db", args, task_vars, result)
+        result = self.run_module("qoddi.paas.qoddi_db", args, task_vars, result)
+        # The result holds the password and the URL: never shown, whatever the task's no_log (the
+        # registered result keeps them). A failure's are masked by the module, so its message shows.
+        if not result.get("failed") and ("password" in result or "url" in result):
+            result["_ansible_no_log"] = True
+        return result

@@ -84,9 +84,13 @@ def credentials_of(spec: dict, variables: dict[str, str]) -> dict[str, str] | No
     return {"user": found.get("user", ""), "password": found["password"], "database": found.get("database", "")}
 
 
+def quote(value: str) -> str:
+    """A credential as a URL holds it: given back by hand (qoddi_env), it may hold @ : / #."""
+    return urllib.parse.quote(value, safe="")
+
+
 def url(spec: dict, name: str, credentials: dict[str, str]) -> str:
-    # Credentials given back by hand (qoddi_env) may hold @ : / #, which a URL must escape.
-    escaped = {key: urllib.parse.quote(value, safe="") for key, value in credentials.items()}
+    escaped = {key: quote(value) for key, value in credentials.items()}
     return render(spec["url"], dict(escaped, host=name, port=spec["port"]))
 
 

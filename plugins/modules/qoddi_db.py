@@ -67,7 +67,8 @@ options:
     description:
       - V(present) creates or updates the datastore; V(absent) removes it (its volume and credentials
         stay unless O(purge_data), and the same name made again finds them); V(restarted) restarts it;
-        V(backup) writes a dump to O(dest); V(restore) loads the dump O(src).
+        V(backup) writes a dump to O(dest); V(restore) dumps the live data first (kept, see RV(safety_backup)),
+        then loads the dump O(src) (Postgres in one transaction - a failed restore leaves the data as it was).
     type: str
     choices: [present, absent, restarted, backup, restore]
     default: present
@@ -113,7 +114,13 @@ options:
     type: int
     default: 300
 notes:
-  - The result holds the password and the URL. Register it with C(no_log) on the task, as the examples do.
+  - The result holds the password and the URL. Their display is hidden whatever the task's C(no_log)
+    (the registered result keeps them); a failed result has them masked, its message shown.
+  - No password is ever a process argument, in the datastore or in its backups, restores and rotations.
+  - A rotation stores the new password before the engine takes it, so that a run that fails after
+    that step is finished by the next run (which applies the stored password and updates the links).
+  - A datastore whose credentials remain but whose volume is missing on its node is refused, rather than
+    started empty.
 seealso:
   - module: qoddi.paas.qoddi_env
   - module: qoddi.paas.qoddi_app
@@ -197,8 +204,16 @@ backup:
   description: The dump written (path, size in bytes, sha256).
   returned: with O(state=backup)
   type: dict
+safety_backup:
+  description:
+    - The dump of the live data that a restore replaced (path, size in bytes, sha256), taken just before
+      the restore, written beside O(src) as C(<name>-before-restore-<UTC time>.dump) and kept. Restore it to undo.
+  returned: with O(state=restore), when the restore ran
+  type: dict
+  sample: {path: /var/backups/blog-db-before-restore-20260101T120000Z.dump, size: 1234, sha256: 9f86d0...}
 """
 
+import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -219,6 +234,8 @@ class Datastore:
         self.p = module.params
         self.name = self.p["name"]
         self.client = docker_client(module)
+        self.secrets: set[str] = set()
+        self.password_changed = False  # this run gave the engine a new password: the links restart at once
         self.result = {"changed": False, "name": self.name, "volume": ds.volume_name(self.name), "links": {}}
         self.current = self._current()
         labels = (self.current or {}).get("Spec", {}).get("Labels") or {}
@@ -232,9 +249,23 @@ class Datastore:
         self.spec = catalogue.get(self.engine) if self.engine else None
 
     def fail(self, msg: str, **extra):
+        # Whatever the caller's no_log: a failed result is printed, and may hold the credentials read
+        # so far (in password and url, or in an engine's error text). Ansible masks these values.
+        self.module.no_log_values.update(self.secrets)
         self.module.fail_json(msg=f"qoddi_db {self.name}: {msg}", **{**self.result, **extra})
 
+    def keep_secret(self, password: str) -> None:
+        """Remember a password this run has seen, to mask it (as is and as the URL escapes it) on failure."""
+        self.secrets.update({password, ds.quote(password)} - {""})
+
     def _current(self) -> dict | None:
+        # An app's services carry its name in org.qoddi.app (the web process is named <app>, the others
+        # <app>-<process>, a release job its own way): the name is the app's even with no service of
+        # that exact name, and a datastore of that name would share its config vars.
+        for service in self.client.api.services(filters={"label": f"{deploy.LABEL}app={self.name}"}):
+            if deploy.LABEL + "datastore" not in (service["Spec"].get("Labels") or {}):
+                self.fail(f"the name belongs to the app {self.name} (its service {service['Spec']['Name']}); a "
+                          "datastore cannot take an app's name: pick another name. Nothing was changed.")
         for service in self.client.api.services(filters={"name": self.name}):
             if service["Spec"]["Name"] != self.name:
                 continue
@@ -276,6 +307,8 @@ class Datastore:
         if values is None:
             return None  # check mode, nothing running to read from: the prediction goes without them
         found = ds.credentials_of(self.spec, values)
+        if found is not None:
+            self.keep_secret(found["password"])
         if found is None:
             self.fail("its config vars hold no password; remove it (state: absent, the volume stays) and create it "
                       "again, or set the password with qoddi.paas.qoddi_env.")
@@ -297,6 +330,7 @@ class Datastore:
             self.fail(f"version {self.p['version']} is not offered: this platform provides {self.engine} {version} "
                       f"(from its {source} images). Leave version out, or change qoddi_image_source.")
         history = env.versions(self.client, self.name).get(self.name, [])
+        self._require_volume(history)
         # A datastore removed without purge_data left its credentials with its volume: read back below.
         credentials = self.credentials(history, image)
         known = credentials is not None
@@ -311,6 +345,10 @@ class Datastore:
                           "(qoddi.paas.qoddi_env with create: true, the engine's variables, e.g. POSTGRES_PASSWORD), "
                           f"or delete the data (docker volume rm {volume}). Nothing was changed.")
             credentials = ds.new_credentials(self.name)
+            if not self.module.check_mode:
+                # The volume before the credentials: from now on, credentials without a volume mean
+                # lost data (see _require_volume), never a first run cut short.
+                self.client.api.create_volume(volume, labels={deploy.LABEL + "datastore": self.name})
         wanted = ds.environment(self.spec, credentials)
         change = env.plan(history, wanted, [], purge=False)
         before = {"service": bool(self.current), "image": self._spec_image(), "engine": self.engine}
@@ -321,6 +359,8 @@ class Datastore:
                           [self.current] if self.current else [])
                 history = env.versions(self.client, self.name).get(self.name, [])
         links = self.links()
+        if known and self.current is not None and not change["set"] and not self.module.check_mode:
+            self._finish_rotation(history, credentials, source)
         desired = ds.desired_service(self.name, self.p["stack"], self.engine, self.spec, image, source,
                                      self.p["size"], self.node_id(), history, links)
         service_id = self.current["ID"] if self.current else None
@@ -365,25 +405,84 @@ class Datastore:
         return service_id
 
     def rotate(self, service_id: str, credentials: dict, image: str, source: str, links: dict) -> dict:
-        """A new password: set in the engine first (with the old one), then in the datastore's config vars
-        (a restart), then in every linked app's URL. A refusal by the engine changes nothing."""
+        """A new password: stored first (the datastore's config vars, not yet applied), then set in the
+        engine (by the running task, which logs in with the old one), then applied to the datastore (a
+        restart) and to every linked app's URL. A refusal by the engine takes the stored value back.
+
+        Stored before the engine step, so that whatever fails after it, the stored password is the one
+        the engine has: the next run applies it (see _finish_rotation) and updates the links."""
         if "rotate" not in self.spec:
             self.fail(f"the catalogue has no rotate command for {self.engine}.")
         new = ds.new_password()
-        code, errors = ds.run(self.client, self.ready(service_id), ds.per_source(self.spec["rotate"], source),
-                              environment={"QODDI_NEW_PASSWORD": new})
+        self.keep_secret(new)
+        credentials = dict(credentials, password=new)
+        before = env.versions(self.client, self.name).get(self.name, [])
+        change = env.plan(before, ds.environment(self.spec, credentials), [], purge=False)
+        env.write(self.client, self.name, before, change, time.time(), [self.current])
+        code, errors = self._engine_password(service_id, new, source)
         if code != 0:
+            known = {version.id for version in before}
+            for version in env.versions(self.client, self.name).get(self.name, []):
+                if version.id not in known:  # this run's, mounted by no task yet
+                    self.client.api.remove_secret(version.id)
             self.fail(f"the engine refused the new password (exit {code}: {errors.decode(errors='replace')[-300:]}); "
                       "nothing was changed.")
-        credentials = dict(credentials, password=new)
-        history = env.versions(self.client, self.name).get(self.name, [])
-        change = env.plan(history, ds.environment(self.spec, credentials), [], purge=False)
-        env.write(self.client, self.name, history, change, time.time(), [self.current])
+        self.password_changed = True
+        # For tests only (tests/integration/targets/qoddi_db_safety): a failure at the worst moment,
+        # after the engine took the new password and before anything else knows it.
+        if os.environ.get("QODDI_DB_TEST_FAIL_AFTER_ENGINE_STEP"):
+            self.fail("QODDI_DB_TEST_FAIL_AFTER_ENGINE_STEP is set: failing after the engine step, as the tests ask.")
         history = env.versions(self.client, self.name).get(self.name, [])
         self.apply(ds.desired_service(self.name, self.p["stack"], self.engine, self.spec, image, source,
                                       self.p["size"], self.node_id(), history, links))
         self.result["rotated"] = True
         return credentials
+
+    def _engine_password(self, service_id: str, password: str, source: str, login: str | None = None):
+        """Set ``password`` in the engine, from the running task: logged in with the password the task
+        started with, or with ``login`` (the engine's variables holding the password set to it).
+        Both travel in the exec's environment, never as arguments. Returns (exit code, stderr)."""
+        command = ds.per_source(self.spec["rotate"], source)
+        environment = {"QODDI_NEW_PASSWORD": password}
+        if login is not None:
+            keys = [key for key, template in self.spec["env"].items() if template == "{password}"]
+            command = "".join(f'export {key}="$QODDI_LOGIN_PASSWORD"; ' for key in keys) + command
+            environment["QODDI_LOGIN_PASSWORD"] = login
+        return ds.run(self.client, self.ready(service_id), command, environment=environment)
+
+    def _finish_rotation(self, history, credentials: dict, source: str) -> None:
+        """Stored config vars that the running task does not have yet may hold a new password that the
+        engine never got (a rotation cut short): give the engine the stored one before the restart
+        that applies it. Setting the password the engine already has changes nothing, so this runs
+        whenever the stored variables are ahead of the task."""
+        if "rotate" not in self.spec or env.applied_seq(self.current) >= env.head(history):
+            return
+        container = self.ready(self.current["ID"])
+        if not container:
+            return  # on another node: nothing to run it in from here
+        code, errors = self._engine_password(self.current["ID"], credentials["password"], source)
+        if code != 0:
+            # The task's password no longer logs in: the engine took the stored one before the run that
+            # stored it failed. Logging in with the stored one proves it (and sets it again: a no-op).
+            code, errors = self._engine_password(self.current["ID"], credentials["password"], source,
+                                                 login=credentials["password"])
+        if code != 0:
+            self.fail(f"the stored password is not the engine's, and the engine refused it (exit {code}: "
+                      f"{errors.decode(errors='replace')[-300:]}). Nothing was changed.")
+        self.password_changed = True
+
+    def _require_volume(self, history) -> None:
+        """Credentials without their volume: the data is lost (a volume deleted, a disk replaced), and
+        the engine would start empty with the old users made again, as if nothing had happened."""
+        if not env.current(history) or self.node_id() != self.client.info()["Swarm"]["NodeID"]:
+            return  # a new datastore, or one on another node, whose volumes this engine cannot see
+        if ds.volume_exists(self.client, self.name):
+            return
+        volume = ds.volume_name(self.name)
+        self.fail(f"its data volume {volume} is missing on node {self.client.info()['Name']} "
+                  f"({self.node_id()}) while its credentials remain: it would start empty. Bring the volume "
+                  f"back (or create {volume} and restore a backup into it with state: restore once it runs), or "
+                  "accept the loss: state: absent with purge_data: true, then create it again. Nothing was changed.")
 
     def _spec_image(self):
         if not self.current:
@@ -427,7 +526,7 @@ class Datastore:
                 self.result["links"][app] = var
                 if not self.module.check_mode:
                     # After a rotation the old URL no longer logs in: the apps restart now, not later.
-                    delay = 0 if self.result.get("rotated") else self.p["restart_delay"]
+                    delay = 0 if self.password_changed else self.p["restart_delay"]
                     env.write(self.client, app, history, change, env.schedule(history, services, delay, time.time()),
                               services)
 
@@ -499,14 +598,29 @@ class Datastore:
         self._require()
         if not self.p["src"]:
             self.fail("state=restore needs src, the dump file on this node.")
+        if not os.path.isfile(self.p["src"]):
+            self.fail(f"src: there is no file {self.p['src']} on this node. Nothing was changed.")
         unused_image, source = self.image()
         self.result["changed"] = True
         if not self.module.check_mode:
             container = self.ready(self.current["ID"])
+            # A restore replaces the live data: dump it first, beside src, and keep that dump.
+            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+            folder = os.path.dirname(os.path.abspath(self.p["src"]))
+            safety = os.path.join(folder, f"{self.name}-before-restore-{stamp}.dump")
+            count = 1
+            while os.path.exists(safety):  # never over an earlier one, nor over src itself
+                count += 1
+                safety = os.path.join(folder, f"{self.name}-before-restore-{stamp}-{count}.dump")
+            try:
+                self.result["safety_backup"] = ds.backup(self.client, container,
+                                                         ds.per_source(self.spec["backup"], source), safety)
+            except (ds.DatastoreError, OSError) as exc:
+                self.fail(f"the dump of the live data before the restore failed: {exc}. Nothing was changed.")
             try:
                 ds.restore(self.client, container, ds.per_source(self.spec["restore"], source), self.p["src"])
             except (ds.DatastoreError, OSError) as exc:
-                self.fail(str(exc))
+                self.fail(f"{exc}. The data before the restore is in {safety}.")
             self.ready(self.current["ID"])
         self.module.exit_json(**self.result)
 

@@ -26,7 +26,8 @@ if [ ! -e /var/lib/mysql/.qoddi-initialised ]; then
     echo "ALTER USER 'root'@'localhost' IDENTIFIED BY '$MYSQL_ROOT_PASSWORD';"
     echo "FLUSH PRIVILEGES;"
   } | mariadb --socket="$socket" -uroot
-  mariadb-admin --socket="$socket" -uroot -p"$MYSQL_ROOT_PASSWORD" shutdown
+  # The password in the environment (MYSQL_PWD), never an argument: `ps` on the node shows arguments.
+  MYSQL_PWD="$MYSQL_ROOT_PASSWORD" mariadb-admin --socket="$socket" -uroot shutdown
   wait "$pid" || true
   touch /var/lib/mysql/.qoddi-initialised
 fi

@@ -80,3 +80,32 @@ def test_passwords_never_start_like_an_option():
 def test_credentials_given_by_hand_are_escaped_in_urls(catalogue):
     url = ds.url(catalogue["postgres"], "db", {"user": "u", "password": "p@ss:w/rd#1", "database": "d"})
     assert url == "postgres://u:p%40ss%3Aw%2Frd%231@db:5432/d"
+
+
+def _commands(spec):
+    for field in ("run", "backup", "restore", "rotate", "health"):
+        value = spec.get(field)
+        for source in ("local", "registry"):
+            command = ds.per_source(value, source)
+            yield " ".join(command) if isinstance(command, list) else command or ""
+
+
+@pytest.mark.parametrize("engine", ["postgres", "mysql", "mongodb", "redis"])
+def test_no_command_passes_a_password_as_an_argument(catalogue, engine):
+    # ps on the node shows every container's arguments: the engines' variables holding a password may
+    # only be read from the environment, a here-document or a file, never expanded into an argument.
+    secret_vars = [key for key, template in catalogue[engine]["env"].items() if template == "{password}"]
+    for command in _commands(catalogue[engine]):
+        for forbidden in (" -a ", " -p", "--password", "--requirepass", "PGPASSWORD=$"):
+            for var in secret_vars:
+                assert f'{forbidden}"${var}"' not in command and f"{forbidden}${var}" not in command, command
+        assert "redis-cli -a" not in command and "--requirepass" not in command, command
+
+
+def test_postgres_restores_in_one_transaction(catalogue):
+    restore = catalogue["postgres"]["restore"]
+    assert "--single-transaction" in restore and "--exit-on-error" in restore
+
+
+def test_a_credential_is_quoted_as_urls_hold_it():
+    assert ds.quote("a@b:c/d#e") == "a%40b%3Ac%2Fd%23e"
