@@ -10,7 +10,8 @@ of services and of config-var secrets), so a restarted controller picks up where
 Each tick (every QODDI_CONTROLLER_INTERVAL seconds), for every app:
 - applies config vars changed with qoddi_env once their restart is due: the Procfile's release
   command first (a config change is a new release, as on Heroku), then one rolling update
-  (start-first, health-checked) per service, however many variables changed;
+  (start-first, health-checked) per service, however many variables changed. The release command
+  runs as a Swarm job that later ticks follow, never waited for: no app's duty waits for another's;
 - restarts services whose oldest task is older than QODDI_MAX_AGE (24 h, like Heroku's daily
   restart: local writes never live longer);
 - removes config-var versions no task needs any more;
@@ -25,6 +26,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -96,42 +98,94 @@ class Controller:
                    and self.rolled_back.get(s["ID"]) != head]
         if not waiting:
             return
+        # While the release command runs this returns at once, and the tick goes on to other apps.
+        if not self.release(app, services, history, head, now):
+            return
         log(f"restart {app}: config vars changed ({', '.join(keys)}; now version {head}), due {now - due:.1f} s ago "
             f"({', '.join(s['Spec']['Name'] for s in waiting)})")
-        if not self.release(app, services, history, head):
-            return
         for service in waiting:
             spec = env.with_variables(json.loads(json.dumps(service["Spec"])), history)
             spec["Labels"][LABEL + "release.env.seq"] = str(head)
             deploy.update_spec(self.client, service, spec)
             self.applying[service["ID"]] = head
 
-    def release(self, app: str, services: list[dict], history: list, head: int) -> bool:
+    def release(self, app: str, services: list[dict], history: list, head: int, now: float) -> bool:
         """Heroku's rule: new config vars make a new release, whose release command runs first (a new
-        DATABASE_URL is migrated before the app uses it). False when it failed: the app keeps its
-        variables until they change again or qoddi_app runs. Its output is not logged: it may hold
-        the values."""
+        DATABASE_URL is migrated before the app uses it). True once it ran (or there is none); False
+        while it runs, and when it failed: the app then keeps its variables until they change again
+        or qoddi_app runs. Its output is not logged: it may hold the values.
+
+        The command runs as a Swarm job that this method starts, then follows at the next ticks
+        (never waiting for it), so that one app's slow migration delays no other app's duty. The
+        job's name says which release and variables version it is for: a restarted controller finds
+        it in the cluster and follows it on, without any state of its own."""
         labels = services[0]["Spec"]["Labels"]
         if all(s["Spec"]["Labels"].get(LABEL + "release.env.seq") == str(head) for s in services):
             return True
         image = services[0]["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"].split("@")[0]
         release = int(labels.get(LABEL + "release", "0"))
+        # Its own job name: a qoddi_app deploy may be running the release of a new build meanwhile.
+        name = f"{app}--release-{release}-vars-{head}"
+        jobs = self.release_jobs(app)
         try:
-            command = deploy.processes_of(self.client, image).get("release")
-            if not command:
-                return True
-            # Its own job name: a qoddi_app deploy may be running the release of a new build meanwhile.
-            deploy.run_release(self.client, app, labels[LABEL + "stack"], command, image, env.references(history),
-                               release, self.release_timeout, name=f"{app}--release-{release}-vars-{head}")
+            # One release command of an app at a time, and none cut short: a job for variables that
+            # have changed since finishes first (its outcome no longer matters), then it is removed.
+            for job in jobs:
+                if job["Spec"]["Name"] != name:
+                    if not self.finished(job, now, quiet=True):
+                        return False
+                    self.client.api.remove_service(job["ID"])
+            job = next((job for job in jobs if job["Spec"]["Name"] == name), None)
+            if job is None:
+                command = deploy.processes_of(self.client, image).get("release")
+                if not command:
+                    return True
+                deploy.start_release(self.client, app, labels[LABEL + "stack"], command, image,
+                                     env.references(history), release, name=name)
+                log(f"{app}: release command started with config vars version {head}")
+                return False
+            if not self.finished(job, now):
+                return False
         except Exception as exc:  # noqa: BLE001 - a DeployError, or the engine's: either way, not applied
+            self.remove_job(name)
             for service in services:
                 self.rolled_back[service["ID"]] = head
             reason = str(exc).split("; the new release was not deployed", maxsplit=1)[0]
             log(f"{app}: the release command failed with config vars version {head} ({reason}); "
                 "the app keeps its previous config vars until they change again or qoddi_app runs")
             return False
+        self.remove_job(name)
         log(f"{app}: release command ran with config vars version {head}")
         return True
+
+    def release_jobs(self, app: str) -> list[dict]:
+        """The release jobs the controller started for this app's config vars (a deploy's are not)."""
+        pattern = re.compile(re.escape(app) + r"--release-[0-9]+-vars-[0-9]+")
+        return [job for job in self.client.api.services(filters={"name": f"{app}--release-"})
+                if pattern.fullmatch(job["Spec"]["Name"])
+                and job["Spec"].get("Labels", {}).get(LABEL + "job") == "release"]
+
+    def finished(self, job: dict, now: float, quiet: bool = False) -> bool:
+        """Whether a release job is over: True when it completed, False while it runs; raises when it
+        failed or ran longer than release_timeout (quiet: it is over all the same)."""
+        command = job["Spec"]["TaskTemplate"]["ContainerSpec"]["Command"][-1]
+        try:
+            if age_seconds(job["CreatedAt"], now) > self.release_timeout:
+                raise deploy.DeployError(f"the release command `{command}` did not finish within "
+                                         f"{self.release_timeout} s")
+            return deploy.release_finished(self.client, job["ID"], command)
+        except deploy.DeployError:
+            if quiet:
+                return True
+            raise
+
+    def remove_job(self, name: str) -> None:
+        for job in self.client.api.services(filters={"name": name}):
+            if job["Spec"]["Name"] == name:
+                try:
+                    self.client.api.remove_service(job["ID"])
+                except docker.errors.NotFound:
+                    pass
 
     def watch_rollbacks(self, app: str, services: list[dict], history: list) -> None:
         for service in services:
