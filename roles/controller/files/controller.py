@@ -63,9 +63,11 @@ class Controller:
         now = now if now is not None else time.time()
         apps: dict[str, list[dict]] = {}  # app processes, which the controller restarts
         others: dict[str, list[dict]] = {}  # datastores: their variables are qoddi_db's to apply
+        jobs: dict[str, list[dict]] = {}  # the release jobs this controller started for config vars
         for service in self.client.api.services(filters={"label": LABEL + "app"}):
             labels = service["Spec"]["Labels"]
-            (apps if LABEL + "process" in labels else others).setdefault(labels[LABEL + "app"], []).append(service)
+            kind = apps if LABEL + "process" in labels else jobs if self.vars_job(service) else others
+            kind.setdefault(labels[LABEL + "app"], []).append(service)
         variables = env.versions(self.client)
         check_ages = now >= self.next_age_check
         if check_ages:
@@ -77,7 +79,10 @@ class Controller:
                 self.watch_rollbacks(app, services, history)
                 due = env.restart_due(history, services)
                 if due is not None and due <= now:
-                    self.apply_variables(app, services, history, due, now)
+                    self.apply_variables(app, services, history, due, now, jobs.get(app, []))
+                elif jobs.get(app):
+                    # Left when the variables were applied meanwhile by qoddi_app: removed once over.
+                    self.release_over(jobs[app], now)
                 if check_ages:
                     self.restart_old(app, services, history, now)
                 if not any(self.busy(service) for service in services):
@@ -91,7 +96,8 @@ class Controller:
     def busy(self, service: dict) -> bool:
         return (service.get("UpdateStatus") or {}).get("State") in ("updating", "rollback_started")
 
-    def apply_variables(self, app: str, services: list[dict], history: list, due: float, now: float) -> None:
+    def apply_variables(self, app: str, services: list[dict], history: list, due: float, now: float,
+                        jobs: list[dict]) -> None:
         head = env.head(history)
         keys = sorted({v.key for v in history if v.seq > min(env.applied_seq(s) for s in services)})
         waiting = [s for s in services if env.applied_seq(s) < head and not self.busy(s)
@@ -99,7 +105,7 @@ class Controller:
         if not waiting:
             return
         # While the release command runs this returns at once, and the tick goes on to other apps.
-        if not self.release(app, services, history, head, now):
+        if not self.release(app, services, history, head, now, jobs):
             return
         log(f"restart {app}: config vars changed ({', '.join(keys)}; now version {head}), due {now - due:.1f} s ago "
             f"({', '.join(s['Spec']['Name'] for s in waiting)})")
@@ -109,7 +115,7 @@ class Controller:
             deploy.update_spec(self.client, service, spec)
             self.applying[service["ID"]] = head
 
-    def release(self, app: str, services: list[dict], history: list, head: int, now: float) -> bool:
+    def release(self, app: str, services: list[dict], history: list, head: int, now: float, jobs: list[dict]) -> bool:
         """Heroku's rule: new config vars make a new release, whose release command runs first (a new
         DATABASE_URL is migrated before the app uses it). True once it ran (or there is none); False
         while it runs, and when it failed: the app then keeps its variables until they change again
@@ -120,23 +126,20 @@ class Controller:
         job's name says which release and variables version it is for: a restarted controller finds
         it in the cluster and follows it on, without any state of its own."""
         labels = services[0]["Spec"]["Labels"]
-        if all(s["Spec"]["Labels"].get(LABEL + "release.env.seq") == str(head) for s in services):
-            return True
-        image = services[0]["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"].split("@")[0]
         release = int(labels.get(LABEL + "release", "0"))
         # Its own job name: a qoddi_app deploy may be running the release of a new build meanwhile.
         name = f"{app}--release-{release}-vars-{head}"
-        jobs = self.release_jobs(app)
+        done = all(s["Spec"]["Labels"].get(LABEL + "release.env.seq") == str(head) for s in services)
+        mine = None if done else next((job for job in jobs if job["Spec"]["Name"] == name), None)
+        # One release command of an app at a time, and none cut short: a job for variables that have
+        # changed since finishes first (its outcome no longer matters), then it is removed.
+        if not self.release_over([job for job in jobs if job is not mine], now):
+            return False
+        if done:
+            return True
+        image = services[0]["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"].split("@")[0]
         try:
-            # One release command of an app at a time, and none cut short: a job for variables that
-            # have changed since finishes first (its outcome no longer matters), then it is removed.
-            for job in jobs:
-                if job["Spec"]["Name"] != name:
-                    if not self.finished(job, now, quiet=True):
-                        return False
-                    self.client.api.remove_service(job["ID"])
-            job = next((job for job in jobs if job["Spec"]["Name"] == name), None)
-            if job is None:
+            if mine is None:
                 command = deploy.processes_of(self.client, image).get("release")
                 if not command:
                     return True
@@ -144,26 +147,38 @@ class Controller:
                                      env.references(history), release, name=name)
                 log(f"{app}: release command started with config vars version {head}")
                 return False
-            if not self.finished(job, now):
+            if not self.finished(mine, now):
                 return False
         except Exception as exc:  # noqa: BLE001 - a DeployError, or the engine's: either way, not applied
-            self.remove_job(name)
+            if mine is not None:
+                self.remove_job(mine)
             for service in services:
                 self.rolled_back[service["ID"]] = head
             reason = str(exc).split("; the new release was not deployed", maxsplit=1)[0]
             log(f"{app}: the release command failed with config vars version {head} ({reason}); "
                 "the app keeps its previous config vars until they change again or qoddi_app runs")
             return False
-        self.remove_job(name)
+        self.remove_job(mine)
         log(f"{app}: release command ran with config vars version {head}")
         return True
 
-    def release_jobs(self, app: str) -> list[dict]:
-        """The release jobs the controller started for this app's config vars (a deploy's are not)."""
-        pattern = re.compile(re.escape(app) + r"--release-[0-9]+-vars-[0-9]+")
-        return [job for job in self.client.api.services(filters={"name": f"{app}--release-"})
-                if pattern.fullmatch(job["Spec"]["Name"])
-                and job["Spec"].get("Labels", {}).get(LABEL + "job") == "release"]
+    @staticmethod
+    def vars_job(service: dict) -> bool:
+        """Whether a service is a release job the controller started for config vars (a deploy's is not)."""
+        labels = service["Spec"].get("Labels") or {}
+        app = labels.get(LABEL + "app", "")
+        return labels.get(LABEL + "job") == "release" and bool(
+            re.fullmatch(re.escape(app) + r"--release-[0-9]+-vars-[0-9]+", service["Spec"]["Name"]))
+
+    def release_over(self, jobs: list[dict], now: float) -> bool:
+        """Remove the jobs that are over, whatever their outcome; True when none is left running."""
+        running = False
+        for job in jobs:
+            if self.finished(job, now, quiet=True):
+                self.remove_job(job)
+            else:
+                running = True
+        return not running
 
     def finished(self, job: dict, now: float, quiet: bool = False) -> bool:
         """Whether a release job is over: True when it completed, False while it runs; raises when it
@@ -179,13 +194,11 @@ class Controller:
                 return True
             raise
 
-    def remove_job(self, name: str) -> None:
-        for job in self.client.api.services(filters={"name": name}):
-            if job["Spec"]["Name"] == name:
-                try:
-                    self.client.api.remove_service(job["ID"])
-                except docker.errors.NotFound:
-                    pass
+    def remove_job(self, job: dict) -> None:
+        try:
+            self.client.api.remove_service(job["ID"])
+        except docker.errors.NotFound:
+            pass
 
     def watch_rollbacks(self, app: str, services: list[dict], history: list) -> None:
         for service in services:
