@@ -343,13 +343,33 @@ def run_release(client, app: str, stack: str, command: str, image: str, secrets:
     A Swarm job (not a container) so that it runs on any node that can reach the stack network,
     with the same environment as the app. Raises DeployError when it fails.
     """
+    service = start_release(client, app, stack, command, image, secrets, release, name)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if release_finished(client, service, command):
+                return _logs(client, service, 200)
+            time.sleep(0.5)
+        raise DeployError(f"the release command `{command}` did not finish within {timeout} s",
+                          _logs(client, service))
+    finally:
+        try:
+            client.api.remove_service(service)
+        except NotFound:
+            pass
+
+
+def start_release(client, app: str, stack: str, command: str, image: str, secrets: list[dict],
+                  release: int, name: str = "") -> str:
+    """Start the release command's job and return its service id, without waiting (the controller
+    follows it over its next ticks with release_finished, so that other apps' duties go on)."""
     name = name or f"{app}--release-{release}"
     # Swarm's name filter matches prefixes (release-1 would match release-12): compare whole names.
     for stale in client.api.services(filters={"name": name}):
         if stale["Spec"]["Name"] == name:
             client.api.remove_service(stale["ID"])
     environment = dict(QODDI_APP=app, QODDI_PROCESS="release", QODDI_RELEASE=str(release))
-    service = client.api.create_service(
+    return client.api.create_service(
         task_template=types.TaskTemplate(
             container_spec=types.ContainerSpec(image=image, command=["bash", "-c", command],
                                                env=[f"{k}={v}" for k, v in sorted(environment.items())],
@@ -362,22 +382,16 @@ def run_release(client, app: str, stack: str, command: str, image: str, secrets:
         # As the API spells it: the controller's SDK (Debian 12's docker 5.0) has no job modes.
         mode={"ReplicatedJob": {"MaxConcurrent": 1, "TotalCompletions": 1}},
     )["ID"]
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            states = [task["Status"] for task in _tasks(client, service)]
-            if any(state["State"] == "complete" for state in states):
-                return _logs(client, service, 200)
-            failed = [state for state in states if state["State"] in ("failed", "rejected", "shutdown")]
-            if failed:
-                raise DeployError(f"the release command `{command}` failed ({failed[0].get('Err', 'non-zero exit')}); "
-                                  "the new release was not deployed and the previous one keeps serving",
-                                  _logs(client, service))
-            time.sleep(0.5)
-        raise DeployError(f"the release command `{command}` did not finish within {timeout} s",
-                          _logs(client, service))
-    finally:
-        try:
-            client.api.remove_service(service)
-        except NotFound:
-            pass
+
+
+def release_finished(client, service_id: str, command: str) -> bool:
+    """True once the release job completed, False while it runs; DeployError (with its log) if it failed."""
+    states = [task["Status"] for task in _tasks(client, service_id)]
+    if any(state["State"] == "complete" for state in states):
+        return True
+    failed = [state for state in states if state["State"] in ("failed", "rejected", "shutdown")]
+    if failed:
+        raise DeployError(f"the release command `{command}` failed ({failed[0].get('Err', 'non-zero exit')}); "
+                          "the new release was not deployed and the previous one keeps serving",
+                          _logs(client, service_id))
+    return False

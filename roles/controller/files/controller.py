@@ -10,7 +10,8 @@ of services and of config-var secrets), so a restarted controller picks up where
 Each tick (every QODDI_CONTROLLER_INTERVAL seconds), for every app:
 - applies config vars changed with qoddi_env once their restart is due: the Procfile's release
   command first (a config change is a new release, as on Heroku), then one rolling update
-  (start-first, health-checked) per service, however many variables changed;
+  (start-first, health-checked) per service, however many variables changed. The release command
+  runs as a Swarm job that later ticks follow, never waited for: no app's duty waits for another's;
 - restarts services whose oldest task is older than QODDI_MAX_AGE (24 h, like Heroku's daily
   restart: local writes never live longer);
 - removes config-var versions no task needs any more;
@@ -25,6 +26,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -62,9 +64,11 @@ class Controller:
         now = now if now is not None else time.time()
         apps: dict[str, list[dict]] = {}  # app processes, which the controller restarts
         others: dict[str, list[dict]] = {}  # datastores: their variables are qoddi_db's to apply
+        jobs: dict[str, list[dict]] = {}  # the release jobs this controller started for config vars
         for service in self.client.api.services(filters={"label": LABEL + "app"}):
             labels = service["Spec"]["Labels"]
-            (apps if LABEL + "process" in labels else others).setdefault(labels[LABEL + "app"], []).append(service)
+            kind = apps if LABEL + "process" in labels else jobs if self.vars_job(service) else others
+            kind.setdefault(labels[LABEL + "app"], []).append(service)
         variables = env.versions(self.client)
         check_ages = now >= self.next_age_check
         if check_ages:
@@ -76,7 +80,10 @@ class Controller:
                 self.watch_rollbacks(app, services, history)
                 due = env.restart_due(history, services)
                 if due is not None and due <= now:
-                    self.apply_variables(app, services, history, due, now)
+                    self.apply_variables(app, services, history, due, now, jobs.get(app, []))
+                elif jobs.get(app):
+                    # Left when the variables were applied meanwhile by qoddi_app: removed once over.
+                    self.release_over(jobs[app], now)
                 if check_ages:
                     self.restart_old(app, services, history, now)
                 if not any(self.busy(service) for service in services):
@@ -92,54 +99,116 @@ class Controller:
     def busy(self, service: dict) -> bool:
         return (service.get("UpdateStatus") or {}).get("State") in ("updating", "rollback_started")
 
-    def apply_variables(self, app: str, services: list[dict], history: list, due: float, now: float) -> None:
+    def apply_variables(self, app: str, services: list[dict], history: list, due: float, now: float,
+                        jobs: list[dict]) -> None:
         head = env.head(history)
         keys = sorted({v.key for v in history if v.seq > min(env.applied_seq(s) for s in services)})
         waiting = [s for s in services if env.applied_seq(s) < head and not self.busy(s)
                    and self.rolled_back.get(s["ID"]) != head]
         if not waiting:
             return
-        # Not while a playbook changes the app (qoddi_app, qoddi_env): the next tick tries again.
+        # Not while a playbook changes the app (qoddi_app, qoddi_env): the next tick tries again. The
+        # lock is taken per tick, not for the release job's whole run (the tick must not wait): a
+        # deploy meanwhile applies the variables itself, and this job is then removed once over.
         with lock.held(self.client, app, lock.holder("the controller applying config vars"), 0):
-            self._apply_variables(app, services, history, head, keys, waiting, now - due)
+            self._apply_variables(app, services, history, head, keys, waiting, now, due, jobs)
 
-    def _apply_variables(self, app, services, history, head, keys, waiting, late: float) -> None:
-        log(f"restart {app}: config vars changed ({', '.join(keys)}; now version {head}), due {late:.1f} s ago "
-            f"({', '.join(s['Spec']['Name'] for s in waiting)})")
-        if not self.release(app, services, history, head):
+    def _apply_variables(self, app, services, history, head, keys, waiting, now, due, jobs) -> None:
+        # While the release command runs this returns at once, and the tick goes on to other apps.
+        if not self.release(app, services, history, head, now, jobs):
             return
+        log(f"restart {app}: config vars changed ({', '.join(keys)}; now version {head}), due {now - due:.1f} s ago "
+            f"({', '.join(s['Spec']['Name'] for s in waiting)})")
         for service in waiting:
             spec = env.with_variables(json.loads(json.dumps(service["Spec"])), history)
             spec["Labels"][LABEL + "release.env.seq"] = str(head)
             deploy.update_spec(self.client, service, spec)
             self.applying[service["ID"]] = head
 
-    def release(self, app: str, services: list[dict], history: list, head: int) -> bool:
+    def release(self, app: str, services: list[dict], history: list, head: int, now: float, jobs: list[dict]) -> bool:
         """Heroku's rule: new config vars make a new release, whose release command runs first (a new
-        DATABASE_URL is migrated before the app uses it). False when it failed: the app keeps its
-        variables until they change again or qoddi_app runs. Its output is not logged: it may hold
-        the values."""
+        DATABASE_URL is migrated before the app uses it). True once it ran (or there is none); False
+        while it runs, and when it failed: the app then keeps its variables until they change again
+        or qoddi_app runs. Its output is not logged: it may hold the values.
+
+        The command runs as a Swarm job that this method starts, then follows at the next ticks
+        (never waiting for it), so that one app's slow migration delays no other app's duty. The
+        job's name says which release and variables version it is for: a restarted controller finds
+        it in the cluster and follows it on, without any state of its own."""
         labels = services[0]["Spec"]["Labels"]
-        if all(s["Spec"]["Labels"].get(LABEL + "release.env.seq") == str(head) for s in services):
+        release = int(labels.get(LABEL + "release", "0"))
+        # Its own job name: a qoddi_app deploy may be running the release of a new build meanwhile.
+        name = f"{app}--release-{release}-vars-{head}"
+        done = all(s["Spec"]["Labels"].get(LABEL + "release.env.seq") == str(head) for s in services)
+        mine = None if done else next((job for job in jobs if job["Spec"]["Name"] == name), None)
+        # One release command of an app at a time, and none cut short: a job for variables that have
+        # changed since finishes first (its outcome no longer matters), then it is removed.
+        if not self.release_over([job for job in jobs if job is not mine], now):
+            return False
+        if done:
             return True
         image = services[0]["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"].split("@")[0]
-        release = int(labels.get(LABEL + "release", "0"))
         try:
-            command = deploy.processes_of(self.client, image).get("release")
-            if not command:
-                return True
-            # Its own job name: a qoddi_app deploy may be running the release of a new build meanwhile.
-            deploy.run_release(self.client, app, labels[LABEL + "stack"], command, image, env.references(history),
-                               release, self.release_timeout, name=f"{app}--release-{release}-vars-{head}")
+            if mine is None:
+                command = deploy.processes_of(self.client, image).get("release")
+                if not command:
+                    return True
+                deploy.start_release(self.client, app, labels[LABEL + "stack"], command, image,
+                                     env.references(history), release, name=name)
+                log(f"{app}: release command started with config vars version {head}")
+                return False
+            if not self.finished(mine, now):
+                return False
         except Exception as exc:  # noqa: BLE001 - a DeployError, or the engine's: either way, not applied
+            if mine is not None:
+                self.remove_job(mine)
             for service in services:
                 self.rolled_back[service["ID"]] = head
             reason = str(exc).split("; the new release was not deployed", maxsplit=1)[0]
             log(f"{app}: the release command failed with config vars version {head} ({reason}); "
                 "the app keeps its previous config vars until they change again or qoddi_app runs")
             return False
+        self.remove_job(mine)
         log(f"{app}: release command ran with config vars version {head}")
         return True
+
+    @staticmethod
+    def vars_job(service: dict) -> bool:
+        """Whether a service is a release job the controller started for config vars (a deploy's is not)."""
+        labels = service["Spec"].get("Labels") or {}
+        app = labels.get(LABEL + "app", "")
+        return labels.get(LABEL + "job") == "release" and bool(
+            re.fullmatch(re.escape(app) + r"--release-[0-9]+-vars-[0-9]+", service["Spec"]["Name"]))
+
+    def release_over(self, jobs: list[dict], now: float) -> bool:
+        """Remove the jobs that are over, whatever their outcome; True when none is left running."""
+        running = False
+        for job in jobs:
+            if self.finished(job, now, quiet=True):
+                self.remove_job(job)
+            else:
+                running = True
+        return not running
+
+    def finished(self, job: dict, now: float, quiet: bool = False) -> bool:
+        """Whether a release job is over: True when it completed, False while it runs; raises when it
+        failed or ran longer than release_timeout (quiet: it is over all the same)."""
+        command = job["Spec"]["TaskTemplate"]["ContainerSpec"]["Command"][-1]
+        try:
+            if age_seconds(job["CreatedAt"], now) > self.release_timeout:
+                raise deploy.DeployError(f"the release command `{command}` did not finish within "
+                                         f"{self.release_timeout} s")
+            return deploy.release_finished(self.client, job["ID"], command)
+        except deploy.DeployError:
+            if quiet:
+                return True
+            raise
+
+    def remove_job(self, job: dict) -> None:
+        try:
+            self.client.api.remove_service(job["ID"])
+        except docker.errors.NotFound:
+            pass
 
     def watch_rollbacks(self, app: str, services: list[dict], history: list) -> None:
         for service in services:

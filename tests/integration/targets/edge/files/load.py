@@ -1,12 +1,20 @@
 """Send HTTPS requests to one URL for a bounded time from a few threads; print a JSON summary.
 
-usage: load.py URL HOST_IP CAFILE SECONDS THREADS
+usage: load.py URL HOST_IP CAFILE SECONDS THREADS [keepalive]
 An http:// URL goes to port 80 (CAFILE is then ignored), an https:// one to 443.
-Each request opens a new connection (the case a reload could break). Bounded by SECONDS and by
-MAX_REQUESTS per thread; only loopback addresses are accepted.
+By default each request opens a new connection (the case a reload could break). With "keepalive",
+each thread keeps one persistent HTTP/1.1 connection as a browser does, and behaves like one:
+it opens a new connection when the server closed the last one (Connection: close, or closed while
+idle), and repeats a GET once, on a new connection, only when a reused connection was closed before
+any byte of the answer came (RFC 9112 9.3.1; what browsers do). Any other failure counts. The summary
+then also counts the connections opened ("connections") and such repeats ("retried").
+Bounded by SECONDS and by MAX_REQUESTS per thread, and ends sooner once the file named by the
+environment variable LOAD_STOP_FILE exists (the end of what the load is for, e.g. a deploy); only
+loopback addresses are accepted.
 """
 import http.client
 import json
+import os
 import socket
 import ssl
 import sys
@@ -15,16 +23,21 @@ import time
 import urllib.parse
 
 MAX_REQUESTS = 20000
+# A reused connection the server closed before answering: what a client may repeat the GET for.
+CLOSED_UNANSWERED = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
 
 def main():
     url, address, cafile, seconds, threads = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5])
+    keepalive = sys.argv[6:7] == ["keepalive"]
     if not address.startswith("127."):
         sys.exit("load.py sends traffic to loopback addresses only")
     parsed = urllib.parse.urlsplit(url)
     plain = parsed.scheme == "http"
     context = None if plain else ssl.create_default_context(cafile=cafile)
-    counts = {"ok": 0, "failed": 0, "errors": []}
+    counts = {"ok": 0, "failed": 0, "errors": [], "last": ""}
+    if keepalive:
+        counts.update(connections=0, retried=0)
 
     class EdgeConnection(http.client.HTTPConnection if plain else http.client.HTTPSConnection):
         """SNI and Host name the app; the TCP connection goes to the edge's loopback address."""
@@ -32,27 +45,67 @@ def main():
         def connect(self):
             sock = socket.create_connection((address, 80 if plain else 443), 10)
             self.sock = sock if plain else context.wrap_socket(sock, server_hostname=self.host)
+            if keepalive:
+                with lock:
+                    counts["connections"] += 1
 
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
+    stop_file = os.environ.get("LOAD_STOP_FILE")
+
+    def new_connection():
+        return EdgeConnection(parsed.hostname, timeout=10, **({} if plain else {"context": context}))
+
+    def get(conn):
+        """One GET on conn; returns (status, body, whether the server keeps the connection open)."""
+        conn.request("GET", parsed.path or "/")
+        response = conn.getresponse()
+        body = response.read()
+        return response.status, body, not response.will_close
 
     def worker():
+        conn, reused = None, False
         for _unused_request in range(MAX_REQUESTS):
-            if time.monotonic() > deadline:
-                return
+            if time.monotonic() > deadline or (stop_file and os.path.exists(stop_file)):
+                break
             try:
-                conn = EdgeConnection(parsed.hostname, timeout=10, **({} if plain else {"context": context}))
-                conn.request("GET", parsed.path or "/")
-                status = conn.getresponse().status
-                conn.close()
+                if not keepalive:
+                    conn = new_connection()
+                    status, body, _unused_open = get(conn)
+                    conn.close()
+                else:
+                    if conn is None:
+                        conn, reused = new_connection(), False
+                    try:
+                        status, body, still_open = get(conn)
+                    except CLOSED_UNANSWERED:
+                        if not reused:
+                            raise
+                        conn.close()
+                        conn, reused = new_connection(), False
+                        with lock:
+                            counts["retried"] += 1
+                        status, body, still_open = get(conn)
+                    if still_open:
+                        reused = True
+                    else:
+                        conn.close()
+                        conn = None
                 ok = status == 200
                 error = f"status {status}"
             except Exception as exc:  # noqa: BLE001 - every failure counts, whatever its kind
                 ok, error = False, repr(exc)
+                if conn is not None:
+                    conn.close()
+                    conn = None
             with lock:
                 counts["ok" if ok else "failed"] += 1
-                if not ok and len(counts["errors"]) < 5:
+                if ok:
+                    counts["last"] = body.decode(errors="replace").strip()
+                elif len(counts["errors"]) < 5:
                     counts["errors"].append(error)
+        if conn is not None:
+            conn.close()
 
     pool = [threading.Thread(target=worker) for _unused_thread in range(threads)]
     for thread in pool:
