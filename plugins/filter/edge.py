@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-from ansible.errors import AnsibleFilterError
 from ansible.utils.display import Display
 
 from ansible_collections.qoddi.paas.plugins.module_utils import _labels as label_rules
@@ -46,12 +45,13 @@ def edge_routes(services: list, platform_domain: str) -> list:
     """One route per app's web service: its backend name, service and domains, default domain first.
 
     ``services`` are Swarm service objects as the Engine API returns them (community.docker's
-    docker_swarm_info with verbose_output). A domain claimed twice is an error naming both apps:
-    qoddi_app refuses that, so it means someone edited labels by hand. So does a label value that is
-    not valid (see label_problems): that app is left out with a warning, and the others keep their routes.
+    docker_swarm_info with verbose_output). Labels edited by hand must not stop the edge for everyone:
+    an app whose label values are not valid (see label_problems) is left out with a warning, and a
+    domain claimed by two apps (qoddi_app refuses that at deploy) stays with the app whose service is
+    older, the one that had it first; the other loses that domain only, with a warning.
     """
     routes, owner = [], {}
-    for service in services:
+    for service in sorted(services, key=lambda s: (s.get("CreatedAt", ""), (s.get("Spec") or {}).get("Name", ""))):
         spec = service.get("Spec") or {}
         labels = spec.get("Labels") or {}
         if labels.get(LABEL + "process") != "web" or not labels.get(LABEL + "app"):
@@ -62,11 +62,14 @@ def edge_routes(services: list, platform_domain: str) -> list:
             display.warning(f"qoddi.paas.edge_routes: the app {app!r} is left out of the edge, as its service's labels "
                             f"were edited by hand: {'; '.join(problems)}. Deploy it again with qoddi_app to fix them.")
             continue
-        domains = [f"{app}.{platform_domain}"] + [d for d in labels.get(LABEL + "domains", "").split(",") if d]
-        for domain in domains:
-            if owner.setdefault(domain, app) != app:
-                raise AnsibleFilterError(f"the domain {domain} is claimed by the apps {owner[domain]} and {app}: "
-                                         f"remove it from one of them (qoddi_app's domains option).")
+        domains = []
+        for domain in [f"{app}.{platform_domain}"] + [d for d in labels.get(LABEL + "domains", "").split(",") if d]:
+            if owner.setdefault(domain, app) == app:
+                domains.append(domain)
+            else:
+                display.warning(f"qoddi.paas.edge_routes: the domain {domain} is claimed by the apps {owner[domain]} "
+                                f"and {app}; it stays with {owner[domain]}, whose service is older. Remove it from "
+                                "one of them (qoddi_app's domains option).")
         routes.append({
             "app": app,
             "service": spec.get("Name", app),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from ansible.errors import AnsibleFilterError
 
 from ansible_collections.qoddi.paas.plugins.filter.edge import edge_routes
 
@@ -25,10 +24,11 @@ def test_routes_for_web_processes_only_with_the_default_domain_first():
     assert routes[0]["domains"] == ["blog.apps.example.net"] and routes[0]["health"] == ""
 
 
-def test_a_domain_claimed_by_two_apps_names_both():
-    services = [_service("a", domains="x.example.com"), _service("b", domains="x.example.com")]
-    with pytest.raises(AnsibleFilterError, match="x.example.com is claimed by the apps a and b"):
-        edge_routes(services, "apps.example.net")
+def test_a_domain_claimed_by_two_apps_stays_with_the_older_and_stops_nothing():
+    older = dict(_service("b", domains="x.example.com,b.example.com"), CreatedAt="2026-01-01T00:00:00Z")
+    newer = dict(_service("a", domains="x.example.com"), CreatedAt="2026-02-01T00:00:00Z")
+    routes = {route["app"]: route["domains"] for route in edge_routes([newer, older], "apps.example.net")}
+    assert routes == {"a": ["a.apps.example.net"], "b": ["b.apps.example.net", "x.example.com", "b.example.com"]}
 
 
 @pytest.mark.parametrize("label,value", [
