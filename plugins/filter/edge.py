@@ -60,7 +60,8 @@ def edge_routes(services: list, platform_domain: str) -> list:
         problems = label_problems(spec.get("Name", app), labels, platform_domain)
         if problems:
             display.warning(f"qoddi.paas.edge_routes: the app {app!r} is left out of the edge, as its service's labels "
-                            f"were edited by hand: {'; '.join(problems)}. Deploy it again with qoddi_app to fix them.")
+                            f"hold values the edge cannot use safely (edited by hand, or written by an older "
+                            f"qoddi_app): {'; '.join(problems)}. Deploy it again with qoddi_app to fix them.")
             continue
         domains = []
         for domain in [f"{app}.{platform_domain}"] + [d for d in labels.get(LABEL + "domains", "").split(",") if d]:

@@ -359,6 +359,27 @@ def run_release(client, app: str, stack: str, command: str, image: str, secrets:
             pass
 
 
+def wait_other_releases(client, app: str, timeout: int) -> None:
+    """Wait until no other release job of the app runs (the controller's, started for config vars
+    before this run took the app's lock): two release commands, two migrations, never run at once.
+    Those jobs are the controller's to remove once over. Raises DeployError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        running = []
+        for job in client.api.services(filters={"label": [f"{LABEL}app={app}", f"{LABEL}job=release"]}):
+            try:
+                if not release_finished(client, job["ID"], ""):
+                    running.append(job["Spec"]["Name"])
+            except DeployError:
+                pass  # failed: over all the same
+        if not running:
+            return
+        if time.monotonic() >= deadline:
+            raise DeployError(f"the release job {', '.join(running)} of an earlier change still runs after "
+                              f"{timeout} s; the new release was not deployed and the previous one keeps serving", [])
+        time.sleep(0.5)
+
+
 def start_release(client, app: str, stack: str, command: str, image: str, secrets: list[dict],
                   release: int, name: str = "") -> str:
     """Start the release command's job and return its service id, without waiting (the controller

@@ -7,8 +7,8 @@ The lock is the Swarm config ``qoddi-lock-<app>``. The managers create a config 
 a second one of the same name (409), so exactly one of two runs racing on any nodes gets it. Its
 labels say who holds it and until when; a lock whose holder was killed (no ``finally`` ran) is
 taken over once it has expired, never before. qoddi_app (deploy, restart, stop, removal),
-qoddi_env (when it writes) and the controller's duties take it; check mode changes nothing and
-takes none.
+qoddi_env (when it writes), qoddi_db (while it writes a linked app's URL) and the controller's
+duties take it; check mode changes nothing and takes none.
 """
 
 from __future__ import annotations
@@ -108,10 +108,15 @@ def held(client, app: str, who: str, wait: float, ttl: float = DEFAULT_TTL):
         taken = try_take(client, app, who, ttl)
         if isinstance(taken, str):
             break
-        if taken and time.monotonic() >= deadline:
-            raise Busy(describe(app, taken, time.time()))
-        if taken:
-            time.sleep(POLL)
+        if time.monotonic() >= deadline:
+            if taken:
+                raise Busy(describe(app, taken, time.time()))
+            taken = try_take(client, app, who, ttl)  # released or expired just now: one last try
+            if isinstance(taken, str):
+                break
+            raise Busy(describe(app, taken, time.time()) if taken else f"app {app} is being changed by another run")
+        # Also when it was just released or expired: the runs that saw it so race for the new one.
+        time.sleep(POLL)
     try:
         yield taken
     finally:

@@ -72,7 +72,7 @@ def ensure_deploy_key(state_dir: str, app: str) -> tuple[str, bool]:
 _USER = r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}"
 _NAME = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOST = rf"(?:{_NAME}(?:\.{_NAME})*|\[[0-9A-Fa-f:.]{{2,45}}\])"
-_PATH = r"[A-Za-z0-9._~+@/-]{0,1024}"
+_PATH = r"[A-Za-z0-9._~+@/%-]{0,1024}"
 SSH_URL = re.compile(rf"^ssh://(?:{_USER}@)?(?P<host>{_HOST})(?::(?P<port>[0-9]{{1,5}}))?/(?P<path>{_PATH})$")
 SCP_URL = re.compile(rf"^(?:{_USER}@)?(?P<host>{_HOST}):(?P<path>(?!-|//){_PATH})$")
 # A branch, a tag or a commit: git's ref-name rules, narrowed to what Git hosts allow in practice.

@@ -709,6 +709,7 @@ class App:
         if "release" in processes and (self.result["built"] or variables_changed):
             try:
                 with self.timed("release"):
+                    deploy.wait_other_releases(self.client, self.name, self.p["wait_timeout"])
                     self.result["release_log"] = deploy.run_release(
                         self.client, self.name, self.p["stack"], processes["release"], image,
                         env_store.references(self.variables), release,
@@ -799,7 +800,10 @@ class App:
         if self.module._diff:
             self.result["diff"] = {"before": {"services": sorted(current)}, "after": {"services": []}}
         if not self.module.check_mode:
-            for svc in current.values():
+            # Its release jobs too (the controller's may still run): they mount the app's config vars,
+            # which could not be removed while a job holds them.
+            jobs = self.client.api.services(filters={"label": [f"{L}app={self.name}", f"{L}job=release"]})
+            for svc in list(current.values()) + jobs:
                 self.client.api.remove_service(svc["ID"])
             for old in history:
                 self._forget(old["image"])

@@ -221,6 +221,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.qoddi.paas.plugins.module_utils import _datastore as ds
 from ansible_collections.qoddi.paas.plugins.module_utils import _deploy as deploy
 from ansible_collections.qoddi.paas.plugins.module_utils import _env as env
+from ansible_collections.qoddi.paas.plugins.module_utils import _lock as lock
 from ansible_collections.qoddi.paas.plugins.module_utils._client import (
     DockerException,
     docker_argument_spec,
@@ -525,10 +526,23 @@ class Datastore:
                 self.result["changed"] = True
                 self.result["links"][app] = var
                 if not self.module.check_mode:
+                    self.write_link(app, var, url)
+
+    def write_link(self, app: str, var: str, url: str | None) -> None:
+        """Write an app's URL variable under the app's lock (one change of an app at a time, as
+        qoddi_app, qoddi_env and the controller take it), planned again from what is there then."""
+        try:
+            with lock.held(self.client, app, lock.holder(f"qoddi_db linking {self.p['name']}"), lock.DEFAULT_WAIT):
+                services = list(deploy.current_services(self.client, app).values())
+                history = env.versions(self.client, app).get(app, [])
+                change = env.plan(history, {var: url} if url else {}, [] if url else [var], purge=False)
+                if change["set"] or change["remove"]:
                     # After a rotation the old URL no longer logs in: the apps restart now, not later.
                     delay = 0 if self.password_changed else self.p["restart_delay"]
-                    env.write(self.client, app, history, change, env.schedule(history, services, delay, time.time()),
-                              services)
+                    env.write(self.client, app, history, change,
+                              env.schedule(history, services, delay, time.time()), services)
+        except lock.Busy as exc:
+            self.fail(f"link_to: {exc}. The datastore itself is in place; run the task again to link it.")
 
     def absent(self):
         history = env.versions(self.client, self.name).get(self.name, [])

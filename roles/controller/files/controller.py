@@ -39,6 +39,9 @@ from ansible_collections.qoddi.paas.plugins.module_utils import _env as env
 from ansible_collections.qoddi.paas.plugins.module_utils import _lock as lock
 
 LABEL = deploy.LABEL
+# The controller holds an app's lock for one tick's work on it (never for a release job's whole run):
+# should it be stopped meanwhile (a role run updating its service), the app's deploys wait this long.
+LOCK_TTL = 120
 log = certificates.log  # one format for every line the controller writes
 
 
@@ -110,7 +113,7 @@ class Controller:
         # Not while a playbook changes the app (qoddi_app, qoddi_env): the next tick tries again. The
         # lock is taken per tick, not for the release job's whole run (the tick must not wait): a
         # deploy meanwhile applies the variables itself, and this job is then removed once over.
-        with lock.held(self.client, app, lock.holder("the controller applying config vars"), 0):
+        with lock.held(self.client, app, lock.holder("the controller applying config vars"), 0, ttl=LOCK_TTL):
             self._apply_variables(app, services, history, head, keys, waiting, now, due, jobs)
 
     def _apply_variables(self, app, services, history, head, keys, waiting, now, due, jobs) -> None:
@@ -234,7 +237,7 @@ class Controller:
             if oldest <= self.max_age:
                 continue
             spec = deploy.force_restart(env.with_variables(json.loads(json.dumps(service["Spec"])), history))
-            with lock.held(self.client, app, lock.holder("the controller restarting old tasks"), 0):
+            with lock.held(self.client, app, lock.holder("the controller restarting old tasks"), 0, ttl=LOCK_TTL):
                 deploy.update_spec(self.client, service, spec)
             log(f"restart {service['Spec']['Name']}: its oldest task is {oldest / 3600:.1f} h old "
                 f"(maximum {self.max_age / 3600:.1f} h)")

@@ -35,3 +35,49 @@ def test_the_message_names_the_holder_since_when_and_what_to_do():
 
 def test_the_holder_says_who_and_where():
     assert lock.holder("qoddi_env").startswith("qoddi_env (pid ")
+
+
+class _Refusing:
+    """An engine that refuses every new lock (409) and lists ``listed``: the window in which another
+    run's lock is released between the refusal and the listing cannot be made on purpose on a real
+    Swarm, so this stand-in makes it (and every other path is tested on the real one)."""
+
+    def __init__(self, listed):
+        self.api = self
+        self.listed = listed
+        self.calls = 0
+
+    def create_config(self, name, data, labels):
+        self.calls += 1
+        from docker.errors import APIError
+
+        class _Response:
+            status_code = 409
+            reason = "Conflict"
+            url = ""
+
+        raise APIError("conflict", response=_Response())
+
+    def configs(self, filters):
+        return self.listed
+
+
+def test_a_lock_that_keeps_vanishing_ends_in_busy_not_in_a_spin():
+    client = _Refusing([])
+    try:
+        with lock.held(client, "blog", "test", 0):
+            raise AssertionError("taken")
+    except lock.Busy as exc:
+        assert "app blog is being changed" in str(exc)
+    assert client.calls == 2  # the first try and one last one at the deadline, no more
+
+
+def test_a_held_lock_with_no_wait_is_busy_at_once():
+    client = _Refusing([{"ID": "c1", "Spec": {"Name": "qoddi-lock-blog", "Labels": dict(HELD, **{
+        "org.qoddi.lock.expires": "9999999999"})}}])
+    try:
+        with lock.held(client, "blog", "test", 0):
+            raise AssertionError("taken")
+    except lock.Busy as exc:
+        assert "qoddi_app state=present" in str(exc)
+    assert client.calls == 1
