@@ -30,8 +30,6 @@ except ImportError:  # pragma: no cover - the module reports the missing SDK
 # the platform (a build, a release command and a rollout, each bounded by wait_timeout) is meant to
 # last, so only a killed run's lock is ever taken over.
 DEFAULT_TTL = 3600
-# How long a writer without a timeout of its own (qoddi_env) waits for another run to finish.
-DEFAULT_WAIT = 600
 POLL = 1.0
 
 

@@ -77,6 +77,13 @@ options:
         join it. V(0) restarts at the controller's next look (about a second).
     type: int
     default: 60
+  wait_timeout:
+    description:
+      - Seconds to wait when another run is changing the app (a M(qoddi.paas.qoddi_app) deploy, another
+        M(qoddi.paas.qoddi_env), the platform's controller) before failing with who changes it since
+        when, having changed nothing.
+    type: int
+    default: 600
   create:
     description:
       - Accept an app that has no services yet, so its variables are ready for its first build.
@@ -247,6 +254,7 @@ def main():
             state=dict(type="str", default="present", choices=["present", "absent"]),
             purge=dict(type="bool", default=False),
             restart_delay=dict(type="int", default=60),
+            wait_timeout=dict(type="int", default=600),
             create=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
@@ -258,6 +266,8 @@ def main():
                              "hyphens, starting with a letter, at most 30 characters).")
     if p["restart_delay"] < 0:
         module.fail_json(msg="qoddi_env: restart_delay must be 0 or more seconds.")
+    if p["wait_timeout"] < 0:
+        module.fail_json(msg="qoddi_env: wait_timeout must be 0 or more seconds.")
     wanted, remove = parse_request(module)
     if p["state"] == "absent" and p["purge"] and p["env"] is None and not p["names"]:
         remove = None  # every key, resolved below
@@ -270,7 +280,7 @@ def main():
                 # Under the app's lock, so that a deploy or the controller never sees half of the
                 # change and two writers never pick the same version numbers; planned again under
                 # it, from what another writer may have changed meanwhile.
-                with lock.held(client, app, lock.holder("qoddi_env"), lock.DEFAULT_WAIT):
+                with lock.held(client, app, lock.holder("qoddi_env"), p["wait_timeout"]):
                     write(module, client, app, *read_plan(module, client, wanted, remove))
             except lock.Busy as exc:
                 module.fail_json(msg=f"qoddi_env {app}: {exc}. Nothing was changed.")
