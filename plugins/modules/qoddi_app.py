@@ -30,7 +30,7 @@ description:
   - The app's config vars (set with M(qoddi.paas.qoddi_env)) are environment variables of every
     process, of the release command and of the build steps (collectstatic, C(bin/post_compile)). The
     build hooks run after the image is built, in a container that alone gets the values, so that no
-    image, layer or build cache holds them. They run in the runtime image as the app's user: they can
+    image, layer or build cache holds them. They run in the runtime image as the app's user, so they can
     write under C(/app) but not into the virtualenv, and have no compilers (what must be compiled
     belongs in C(requirements.txt)).
   - Run it on a Swarm manager. The cluster is the record of what is deployed (service and image

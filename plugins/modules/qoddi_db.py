@@ -532,8 +532,8 @@ class Datastore:
         """Write an app's URL variable under the app's lock (one change of an app at a time, as
         qoddi_app, qoddi_env and the controller take it), planned again from what is there then."""
         try:
-            with lock.held(self.client, app, lock.holder(f"qoddi_db linking {self.p['name']}"),
-                             self.p["wait_timeout"]):
+            who = lock.holder(f"qoddi_db linking {self.p['name']}")
+            with lock.held(self.client, app, who, self.p["wait_timeout"]):
                 services = list(deploy.current_services(self.client, app).values())
                 history = env.versions(self.client, app).get(app, [])
                 change = env.plan(history, {var: url} if url else {}, [] if url else [var], purge=False)
