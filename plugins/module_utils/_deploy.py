@@ -30,6 +30,13 @@ except ImportError:  # pragma: no cover - the module reports the missing SDK
 LABEL = "org.qoddi."
 # App and stack names: they become host names in the stack (and parts of service names).
 NAME_RE = re.compile(r"^[a-z](?:[a-z0-9]|-(?!-)){0,29}$")
+
+
+def app_name_ok(name: str) -> bool:
+    """An app's (or a datastore's) name: NAME_RE, and no trailing hyphen (``--`` joins a name to its process)."""
+    return bool(NAME_RE.match(name)) and not name.endswith("-")
+
+
 WEB_PORT = 5000
 # Named plans, as on Qoddi/Heroku: CPU (cores) and memory (MiB) limits per task.
 SIZES = {
@@ -359,6 +366,11 @@ def run_release(client, app: str, stack: str, command: str, image: str, secrets:
             pass
 
 
+def release_jobs(client, app: str) -> list[dict]:
+    """The app's release jobs (qoddi_app's and the controller's), by the label start_release gives them."""
+    return client.api.services(filters={"label": [f"{LABEL}app={app}", f"{LABEL}job=release"]})
+
+
 def wait_other_releases(client, app: str, timeout: int) -> None:
     """Wait until no other release job of the app runs (the controller's, started for config vars
     before this run took the app's lock): two release commands, two migrations, never run at once.
@@ -366,7 +378,7 @@ def wait_other_releases(client, app: str, timeout: int) -> None:
     deadline = time.monotonic() + timeout
     while True:
         running = []
-        for job in client.api.services(filters={"label": [f"{LABEL}app={app}", f"{LABEL}job=release"]}):
+        for job in release_jobs(client, app):
             try:
                 if not release_finished(client, job["ID"], ""):
                     running.append(job["Spec"]["Name"])

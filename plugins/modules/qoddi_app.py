@@ -804,8 +804,7 @@ class App:
         if not self.module.check_mode:
             # Its release jobs too (the controller's may still run): they mount the app's config vars,
             # which could not be removed while a job holds them.
-            jobs = self.client.api.services(filters={"label": [f"{L}app={self.name}", f"{L}job=release"]})
-            for svc in list(current.values()) + jobs:
+            for svc in list(current.values()) + deploy.release_jobs(self.client, self.name):
                 self.client.api.remove_service(svc["ID"])
             for old in history:
                 self._forget(old["image"])
@@ -904,7 +903,7 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    if not NAME_RE.match(p["name"]) or p["name"].endswith("-"):
+    if not deploy.app_name_ok(p["name"]):
         module.fail_json(msg=f"qoddi_app: '{p['name']}' is not a valid app name. Use lower-case letters, digits and "
                              "single hyphens, starting with a letter and not ending with a hyphen, at most 30 "
                              "characters (it becomes a host name inside the stack).")
