@@ -10,7 +10,7 @@ from ansible.utils.display import Display
 from ansible_collections.qoddi.paas.plugins.module_utils import _labels as label_rules
 
 # The labels qoddi_app writes on services: one definition for the writer and this reader.
-from ansible_collections.qoddi.paas.plugins.module_utils._deploy import LABEL, NAME_RE
+from ansible_collections.qoddi.paas.plugins.module_utils._deploy import LABEL, NAME_RE, app_name_ok
 
 display = Display()
 # Swarm service names as qoddi_app makes them (the web process's is the app's name).
@@ -26,7 +26,7 @@ def label_problems(name: str, labels: dict, platform_domain: str) -> list[str]:
     """
     problems = []
     app = labels.get(LABEL + "app", "")
-    if not NAME_RE.match(app) or app.endswith("-"):
+    if not app_name_ok(app):
         problems.append(f"{LABEL}app {app!r} is not an app name")
     if not _SERVICE_RE.match(name):
         problems.append(f"the service name {name!r} is not an app name")

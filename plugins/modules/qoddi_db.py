@@ -664,7 +664,7 @@ def main():
     )
     p = module.params
     for option in ("name", "stack"):
-        if not deploy.NAME_RE.match(p[option]) or p[option].endswith("-"):
+        if not deploy.app_name_ok(p[option]):
             module.fail_json(msg=f"qoddi_db: '{p[option]}' is not a valid {option} (lower-case letters, digits and "
                                  "single hyphens, starting with a letter, at most 30 characters).")
     if p["link_var"] and env.check_key(p["link_var"]):

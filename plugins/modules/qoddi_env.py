@@ -261,7 +261,7 @@ def main():
     )
     p = module.params
     app = p["name"]
-    if not deploy.NAME_RE.match(app) or app.endswith("-"):
+    if not deploy.app_name_ok(app):
         module.fail_json(msg=f"qoddi_env: '{app}' is not a valid app name (lower-case letters, digits and single "
                              "hyphens, starting with a letter, at most 30 characters).")
     if p["restart_delay"] < 0:
