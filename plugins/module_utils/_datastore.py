@@ -15,20 +15,15 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import secrets
 import tarfile
 import time
 import urllib.parse
 
-try:
-    from docker import types
-except ImportError:  # pragma: no cover - the module reports the missing SDK
-    types = None
-
 from ansible_collections.qoddi.paas.plugins.module_utils import _deploy as deploy
 from ansible_collections.qoddi.paas.plugins.module_utils import _env as env
+from ansible_collections.qoddi.paas.plugins.module_utils import _swarm as swarm
 
 LABEL = deploy.LABEL
 DEFAULT_USER = "qoddi"
@@ -39,7 +34,11 @@ PROLOGUE = ('for f in /run/secrets/' + env.SECRET_DIR + '/*; do [ -f "$f" ] && e
 
 
 class DatastoreError(Exception):
-    pass
+    """What stops a run, said for the user; ``extra`` goes into the failed result (a task's log...)."""
+
+    def __init__(self, message: str, **extra):
+        super().__init__(message)
+        self.extra = extra
 
 
 def volume_name(name: str) -> str:
@@ -105,61 +104,40 @@ def parse_links(text: str) -> dict[str, str]:
 
 
 def desired_service(name: str, stack: str, engine: str, spec: dict, image: str, source: str, size: str,
-                    node_id: str, history: list, links: dict[str, str] | None = None) -> dict:
+                    node_id: str, history: list, links: dict[str, str] | None = None) -> swarm.ServiceSpec:
+    """The datastore's service, as every setting the platform decides (compared with what runs by _swarm)."""
     cpus, memory = deploy.SIZES[size]
     # links: the apps holding this datastore's URL, so that a new password reaches all of them.
     labels = {LABEL + "app": name, LABEL + "stack": stack, LABEL + "datastore": engine,
               LABEL + "version": str(per_source(spec["versions"], source)), LABEL + "node": node_id,
-              LABEL + "links": ",".join(f"{app}={var}" for app, var in sorted((links or {}).items()))}
-    settings = {"image": image, "run": per_source(spec["run"], source), "cpus": cpus, "memory": memory,
-                "port": spec["port"], "data": spec["data_path"], "health": spec.get("health", ""), "labels": labels}
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
-    return dict(settings, name=name, stack=stack, digest=digest, env_seq=env.head(history),
-                secrets=env.references(history, uid="0", mode=0o444))
-
-
-def differs(current: dict, desired: dict) -> bool:
-    labels = current["Spec"].get("Labels") or {}
-    return (labels.get(LABEL + "spec") != desired["digest"]
-            or labels.get(LABEL + "env.seq") != str(desired["env_seq"])
-            or current["Spec"].get("Mode", {}).get("Replicated", {}).get("Replicas") != 1)
-
-
-def service_kwargs(desired: dict) -> dict:
+              LABEL + "links": ",".join(f"{app}={var}" for app, var in sorted((links or {}).items())),
+              LABEL + "env.seq": str(env.head(history))}
     health = None
-    if desired["health"]:
-        health = types.Healthcheck(test=["CMD-SHELL", desired["health"]], interval=2_000_000_000,
-                                   timeout=5_000_000_000, retries=3, start_period=120_000_000_000)
-    memory = desired["memory"] * 1024 * 1024
-    container = types.ContainerSpec(
-        image=desired["image"],
-        command=["sh", "-c", PROLOGUE, "qoddi-datastore"],
-        args=desired["run"],
-        mounts=[types.Mount(desired["data"], volume_name(desired["name"]), type="volume",
-                            labels={LABEL + "datastore": desired["name"]})],
-        secrets=desired["secrets"] or None,
-        healthcheck=health,
-        labels={LABEL + "app": desired["name"]},
-        stop_grace_period=60_000_000_000,  # a database flushes and checkpoints before it stops
-    )
-    return dict(
-        task_template=types.TaskTemplate(
-            container_spec=container,
-            resources=types.Resources(cpu_limit=int(desired["cpus"] * 1e9), mem_limit=memory,
-                                      mem_reservation=memory // 4),
-            restart_policy=types.RestartPolicy(condition="any", delay=2_000_000_000),
-            # The volume lives on one node: the task must always come back to it.
-            placement=types.Placement(constraints=[f"node.id=={desired['labels'][LABEL + 'node']}"]),
-            networks=[types.NetworkAttachmentConfig(deploy.network_name(desired["stack"]))],
-        ),
-        name=desired["name"],
-        labels=dict(desired["labels"], **{LABEL + "spec": desired["digest"],
-                                          LABEL + "env.seq": str(desired["env_seq"])}),
-        mode=types.ServiceMode("replicated", replicas=1),
+    if spec.get("health"):
+        health = {"test": ("CMD-SHELL", spec["health"]), "interval": 2, "timeout": 5, "retries": 3,
+                  "start_period": 120}
+    return swarm.ServiceSpec(
+        name=name,
+        image=image,
+        labels=labels,
+        command=("sh", "-c", PROLOGUE, "qoddi-datastore"),
+        args=tuple(per_source(spec["run"], source)),
+        container_labels={LABEL + "app": name},
+        secrets=tuple(env.references(history, uid="0", mode=0o444)),
+        mounts=({"type": "volume", "source": volume_name(name), "target": spec["data_path"],
+                 "labels": {LABEL + "datastore": name}},),
+        health=health,
+        stop_grace=60,  # a database flushes and checkpoints before it stops
+        cpus=cpus,
+        memory_mb=memory,
+        restart_delay=2,
+        # The volume lives on one node: the task must always come back to it.
+        constraints=(f"node.id=={node_id}",),
+        networks=(deploy.network_name(stack),),
+        replicas=1,
         # Two servers cannot share one data directory: the old task stops before the new one starts.
-        update_config=types.UpdateConfig(parallelism=1, order="stop-first", failure_action="rollback",
-                                         monitor=5_000_000_000),
-        endpoint_spec=types.EndpointSpec(mode="dnsrr"),  # no VIP, no published port: reached by name only
+        update={"parallelism": 1, "order": "stop-first", "failure_action": "rollback", "monitor": 5},
+        endpoint_mode="dnsrr",  # no VIP, no published port: reached by name only
     )
 
 

@@ -36,6 +36,9 @@ attributes:
     support: full
   diff_mode:
     support: full
+    details:
+      - The diff names each setting that changes (as RV(changes) does) with its value before and after; the
+        values of credentials and URLs are never shown, only whether they are set and change.
   idempotent:
     support: full
     details: Credentials are made once and never changed by a re-run; V(backup) writes a new file every time.
@@ -191,6 +194,19 @@ volume:
   description: The data volume.
   returned: always
   type: str
+changes:
+  description:
+    - The settings this run changed (or, in check mode, would change), one name each - V(service) (made or
+      removed), V(volume), V(config_vars.<KEY>) (the credentials), V(password) (a rotation),
+      V(links.<app>.<VAR>), and each setting of the Swarm service that differs from what runs, such as
+      V(image), V(cpus), V(memory_mb), V(labels.<key>), V(secrets.<file>) (a new config vars version),
+      V(update.<key>).
+    - Empty when nothing changes. The diff (diff mode) gives each one's value before and after, values of
+      secrets never shown.
+  returned: always
+  type: list
+  elements: str
+  sample: [image, cpus, memory_mb]
 links:
   description: The apps linked by this run, with the variable each got.
   returned: always
@@ -222,6 +238,7 @@ from ansible_collections.qoddi.paas.plugins.module_utils import _datastore as ds
 from ansible_collections.qoddi.paas.plugins.module_utils import _deploy as deploy
 from ansible_collections.qoddi.paas.plugins.module_utils import _env as env
 from ansible_collections.qoddi.paas.plugins.module_utils import _lock as lock
+from ansible_collections.qoddi.paas.plugins.module_utils import _swarm as swarm
 from ansible_collections.qoddi.paas.plugins.module_utils._client import (
     DockerException,
     docker_argument_spec,
@@ -230,14 +247,42 @@ from ansible_collections.qoddi.paas.plugins.module_utils._client import (
 
 
 class Datastore:
-    def __init__(self, module: AnsibleModule):
+    """One datastore: what runs, what is wanted, what differs, and the steps that make it so.
+
+    Each state's method decides each step from what it read, records what the step changes (a
+    swarm.Difference naming the setting), and carries the step out unless in check mode; ``run``
+    returns the result, and main() exits once. A failure raises ds.DatastoreError, caught in main().
+    """
+
+    def __init__(self, module: AnsibleModule, client):
         self.module = module
         self.p = module.params
         self.name = self.p["name"]
-        self.client = docker_client(module)
+        self.client = client
+        self.check_mode = module.check_mode
         self.secrets: set[str] = set()
         self.password_changed = False  # this run gave the engine a new password: the links restart at once
+        self.changes: list[swarm.Difference] = []
         self.result = {"changed": False, "name": self.name, "volume": ds.volume_name(self.name), "links": {}}
+        self.current = None
+        self.engine = None
+        self.spec = None
+
+    def run(self) -> dict:
+        """Read what runs, carry out the state's steps, and return the result."""
+        self.inspect()
+        {"present": self.present, "absent": self.absent, "restarted": self.restarted,
+         "backup": self.backup, "restore": self.restore}[self.p["state"]]()
+        self.result.update(changed=bool(self.changes), changes=swarm.changed_settings(self.changes))
+        if self.module._diff:
+            self.result["diff"] = swarm.as_diff(self.changes)
+        return self.result
+
+    def change(self, setting: str, before, after) -> None:
+        """Record one change this run makes (or, in check mode, would make)."""
+        self.changes.append(swarm.Difference(setting, before, after))
+
+    def inspect(self) -> None:
         self.current = self._current()
         labels = (self.current or {}).get("Spec", {}).get("Labels") or {}
         self.engine = self.p["engine"] or labels.get(deploy.LABEL + "datastore")
@@ -250,10 +295,7 @@ class Datastore:
         self.spec = catalogue.get(self.engine) if self.engine else None
 
     def fail(self, msg: str, **extra):
-        # Whatever the caller's no_log: a failed result is printed, and may hold the credentials read
-        # so far (in password and url, or in an engine's error text). Ansible masks these values.
-        self.module.no_log_values.update(self.secrets)
-        self.module.fail_json(msg=f"qoddi_db {self.name}: {msg}", **{**self.result, **extra})
+        raise ds.DatastoreError(f"qoddi_db {self.name}: {msg}", **extra)
 
     def keep_secret(self, password: str) -> None:
         """Remember a password this run has seen, to mask it (as is and as the URL escapes it) on failure."""
@@ -346,41 +388,42 @@ class Datastore:
                           "(qoddi.paas.qoddi_env with create: true, the engine's variables, e.g. POSTGRES_PASSWORD), "
                           f"or delete the data (docker volume rm {volume}). Nothing was changed.")
             credentials = ds.new_credentials(self.name)
+            self.change("volume", None, volume)
             if not self.module.check_mode:
                 # The volume before the credentials: from now on, credentials without a volume mean
                 # lost data (see _require_volume), never a first run cut short.
                 self.client.api.create_volume(volume, labels={deploy.LABEL + "datastore": self.name})
-        wanted = ds.environment(self.spec, credentials)
-        change = env.plan(history, wanted, [], purge=False)
-        before = {"service": bool(self.current), "image": self._spec_image(), "engine": self.engine}
-        if change["set"]:
-            self.result["changed"] = True
-            if not self.module.check_mode:
-                env.write(self.client, self.name, history, change, time.time(),
-                          [self.current] if self.current else [])
-                history = env.versions(self.client, self.name).get(self.name, [])
+        # Step: the datastore's own config vars (its credentials), stored before the service mounts them.
+        change = env.plan(history, ds.environment(self.spec, credentials), [], purge=False)
+        stored = env.current(history)
+        for key in sorted(change["set"]):
+            self.change(f"config_vars.{key}", swarm.A_VALUE if key in stored else None,
+                        swarm.ANOTHER_VALUE if key in stored else swarm.A_VALUE)
+        if change["set"] and not self.module.check_mode:
+            env.write(self.client, self.name, history, change, time.time(), [self.current] if self.current else [])
+            history = env.versions(self.client, self.name).get(self.name, [])
         links = self.links()
         if known and self.current is not None and not change["set"] and not self.module.check_mode:
             self._finish_rotation(history, credentials, source)
+        # Step: the service, setting by setting.
         desired = ds.desired_service(self.name, self.p["stack"], self.engine, self.spec, image, source,
                                      self.p["size"], self.node_id(), history, links)
+        found = swarm.differences(swarm.observe(self.client, self.current) if self.current else None, desired)
+        self.changes += found
         service_id = self.current["ID"] if self.current else None
-        if self.current is None or ds.differs(self.current, desired) or change["set"]:
-            self.result["changed"] = True
-            if not self.module.check_mode:
-                service_id = self.apply(desired)
+        if found and not self.module.check_mode:
+            service_id = self.apply(desired)
         elif not self.module.check_mode:
             self.ready(service_id)
+        # Step: a new password.
         if self.p["rotate_password"] and self.current is not None:
-            self.result["changed"] = True
+            self.change("password", swarm.A_VALUE, swarm.ANOTHER_VALUE)
             if not self.module.check_mode:
                 credentials = self.rotate(service_id, credentials, image, source, links)
         self.result["image"] = image
         self.describe(credentials if known or not self.module.check_mode else None, version)
+        # Step: the linked apps' URL variables.
         self.link(self.result.get("url"), links)
-        if self.module._diff:
-            self.result["diff"] = {"before": before, "after": {"service": True, "image": image, "engine": self.engine}}
-        self.module.exit_json(**self.result)
 
     def links(self) -> dict[str, str]:
         """The apps that hold this datastore's URL: those linked before, and this run's link_to."""
@@ -391,15 +434,12 @@ class Datastore:
     def link_var(self) -> str:
         return self.p["link_var"] or self.spec["link_var"]
 
-    def apply(self, desired: dict) -> str:
+    def apply(self, desired: swarm.ServiceSpec) -> str:
         deploy.ensure_network(self.client, deploy.network_name(self.p["stack"]))
-        kwargs = ds.service_kwargs(desired)
-        current = self.client.api.services(filters={"id": self.current["ID"]})[0] if self.current else None
-        if current is None:
-            service_id = self.client.api.create_service(**kwargs)["ID"]
-        else:
-            service_id = current["ID"]
-            self.client.api.update_service(service_id, version=current["Version"]["Index"], **kwargs)
+        # Inspected again: a rotation's or a config vars' write since may have moved its version on.
+        current = self.client.api.inspect_service(self.current["ID"]) if self.current else None
+        service_id = swarm.apply(self.client, desired, current)
+        if current is not None:
             # The old task must be gone before the new one counts as ready.
             self._wait_updated(service_id)
         self.ready(service_id)
@@ -485,15 +525,10 @@ class Datastore:
                   f"back (or create {volume} and restore a backup into it with state: restore once it runs), or "
                   "accept the loss: state: absent with purge_data: true, then create it again. Nothing was changed.")
 
-    def _spec_image(self):
-        if not self.current:
-            return None
-        return self.current["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"].split("@")[0]
-
     def _wait_updated(self, service_id: str) -> None:
         try:
-            deploy.wait_converged(self.client, service_id, 1, True, self.p["wait_timeout"])
-        except deploy.DeployError as exc:
+            swarm.wait_converged(self.client, service_id, 1, self.p["wait_timeout"])
+        except swarm.ServiceError as exc:
             self.fail(f"{exc}. The datastore runs as before.", task_log=exc.log)
 
     def ready(self, service_id: str) -> str:
@@ -517,13 +552,16 @@ class Datastore:
                               "qoddi.paas.qoddi_env and create: true, first).")
                 continue
             if url is None and self.p["state"] == "present":
-                self.result.update(changed=True, links=dict(self.result["links"], **{app: var}))
+                self.change(f"links.{app}.{var}", None, swarm.A_VALUE)  # check mode, before the datastore exists
+                self.result["links"][app] = var
                 continue
             change = env.plan(history, {var: url} if url else {}, [] if url else [var], purge=False)
             if app in self.p["link_to"]:
                 self.result["links"][app] = var
             if change["set"] or change["remove"]:
-                self.result["changed"] = True
+                had = var in env.current(history)
+                self.change(f"links.{app}.{var}", swarm.A_VALUE if had else None,
+                            None if not url else swarm.ANOTHER_VALUE if had else swarm.A_VALUE)
                 self.result["links"][app] = var
                 if not self.module.check_mode:
                     self.write_link(app, var, url)
@@ -550,14 +588,15 @@ class Datastore:
         volume_exists = ds.volume_exists(self.client, self.name)
         if self.spec and self.p["link_to"]:
             self.link(None, {app: self.link_var() for app in self.p["link_to"]})
-        if not self.current and not (self.p["purge_data"] and (history or volume_exists)):
-            self.module.exit_json(**self.result)
-        self.result["changed"] = True
-        if self.module._diff:
-            self.result["diff"] = {"before": {"service": bool(self.current), "volume": volume_exists},
-                                   "after": {"service": False, "volume": volume_exists and not self.p["purge_data"]}}
-        if self.module.check_mode:
-            self.module.exit_json(**self.result)
+        if self.current:
+            self.change("service", self.name, None)
+        if self.p["purge_data"]:
+            for key in sorted(env.current(history)):
+                self.change(f"config_vars.{key}", swarm.A_VALUE, None)
+            if volume_exists:
+                self.change("volume", ds.volume_name(self.name), None)
+        if self.module.check_mode or not (self.current or (self.p["purge_data"] and (history or volume_exists))):
+            return
         if self.current:
             self.client.api.remove_service(self.current["ID"])
         if self.p["purge_data"]:
@@ -568,7 +607,6 @@ class Datastore:
             if volume_exists:
                 # The task's container must be gone before its volume can go.
                 self._retry(lambda: self.client.api.remove_volume(ds.volume_name(self.name)))
-        self.module.exit_json(**self.result)
 
     def _retry(self, action, seconds: int = 60):
         deadline = time.monotonic() + seconds
@@ -586,20 +624,18 @@ class Datastore:
 
     def restarted(self):
         self._require()
-        self.result["changed"] = True
+        self.change("tasks", "running", "restarted")
         if not self.module.check_mode:
-            spec = deploy.force_restart(self.current["Spec"])
-            deploy.update_spec(self.client, self.current, spec)
+            swarm.restart(self.client, self.current)
             self._wait_updated(self.current["ID"])
             self.ready(self.current["ID"])
-        self.module.exit_json(**self.result)
 
     def backup(self):
         self._require()
         if not self.p["dest"]:
             self.fail("state=backup needs dest, the file to write on this node.")
         unused_image, source = self.image()
-        self.result["changed"] = True
+        self.change("backup", None, self.p["dest"])
         if not self.module.check_mode:
             container = self.ready(self.current["ID"])
             try:
@@ -607,7 +643,6 @@ class Datastore:
                                                   self.p["dest"])
             except (ds.DatastoreError, OSError) as exc:
                 self.fail(f"{exc}. The datastore is unchanged.")
-        self.module.exit_json(**self.result)
 
     def restore(self):
         self._require()
@@ -616,7 +651,7 @@ class Datastore:
         if not os.path.isfile(self.p["src"]):
             self.fail(f"src: there is no file {self.p['src']} on this node. Nothing was changed.")
         unused_image, source = self.image()
-        self.result["changed"] = True
+        self.change("data", "(live data, kept as safety_backup)", self.p["src"])
         if not self.module.check_mode:
             container = self.ready(self.current["ID"])
             # A restore replaces the live data: dump it first, beside src, and keep that dump.
@@ -637,7 +672,6 @@ class Datastore:
             except (ds.DatastoreError, OSError) as exc:
                 self.fail(f"{exc}. The data before the restore is in {safety}.")
             self.ready(self.current["ID"])
-        self.module.exit_json(**self.result)
 
 
 def main():
@@ -669,12 +703,18 @@ def main():
                                  "single hyphens, starting with a letter, at most 30 characters).")
     if p["link_var"] and env.check_key(p["link_var"]):
         module.fail_json(msg=f"qoddi_db: link_var: {env.check_key(p['link_var'])}.")
-    store = Datastore(module)
+    store = Datastore(module, docker_client(module))
     try:
-        {"present": store.present, "absent": store.absent, "restarted": store.restarted,
-         "backup": store.backup, "restore": store.restore}[p["state"]]()
-    except DockerException as exc:
-        store.fail(f"the Docker engine refused an operation: {exc}")
+        result = store.run()
+    except (ds.DatastoreError, DockerException) as exc:
+        message = str(exc) if isinstance(exc, ds.DatastoreError) else \
+            f"qoddi_db {p['name']}: the Docker engine refused an operation: {exc}"
+        # Whatever the caller's no_log: a failed result is printed, and may hold the credentials read
+        # so far (in password and url, or in an engine's error text). Ansible masks these values.
+        module.no_log_values.update(store.secrets)
+        module.fail_json(msg=message, **{**store.result, "changes": swarm.changed_settings(store.changes),
+                                         **getattr(exc, "extra", {})})
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 
@@ -9,6 +10,8 @@ import pytest
 import yaml
 
 from ansible_collections.qoddi.paas.plugins.module_utils import _datastore as ds
+from ansible_collections.qoddi.paas.plugins.module_utils import _env as env
+from ansible_collections.qoddi.paas.plugins.module_utils import _swarm as swarm
 
 CATALOGUE_FILE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "roles", "marketplace", "vars",
                               "main.yml")
@@ -58,19 +61,33 @@ def test_the_prologue_exports_each_config_var(tmp_path):
     assert out == "s3cret"
 
 
-def test_a_changed_image_or_variables_version_means_an_update(catalogue):
-    def desired(image, seq):
-        history = []
-        wanted = ds.desired_service("blog-db", "main", "postgres", catalogue["postgres"], image, "local", "S",
-                                    "node1", history)
-        return dict(wanted, env_seq=seq)
+def _history(app: str, pairs) -> list:
+    return [env.Version(id=secret_id, name=f"qoddi-env-{app}-{seq}", key=key, seq=seq, due=0, removed=False, digest="")
+            for seq, (key, secret_id) in enumerate(pairs, start=1)]
 
-    base = desired("qoddi/postgres:a", 3)
-    current = {"Spec": {"Labels": {"org.qoddi.spec": base["digest"], "org.qoddi.env.seq": "3"},
-                        "Mode": {"Replicated": {"Replicas": 1}}}}
-    assert not ds.differs(current, base)
-    assert ds.differs(current, desired("qoddi/postgres:b", 3))
-    assert ds.differs(current, desired("qoddi/postgres:a", 4))
+
+def test_a_datastore_made_by_the_earlier_builder_differs_only_by_its_digest_label(catalogue):
+    # The spec the engine returned for a Postgres that the earlier builder (a digest label) created.
+    with open(os.path.join(os.path.dirname(__file__), "fixtures", "datastore_service_spec.json"),
+              encoding="utf-8") as handle:
+        engine = json.load(handle)
+    history = _history("itest-nochange-db", [("POSTGRES_DB", "k8lzhcfp7trbc2npvfl38i3kt"),
+                                             ("POSTGRES_PASSWORD", "o45sly3vs3uk5eaq05qglgk89"),
+                                             ("POSTGRES_USER", "kt4l5i6n57k92xar1e038i8fb")])
+    desired = ds.desired_service("itest-nochange-db", "itest-nochange", "postgres", catalogue["postgres"],
+                                 "qoddi/postgres:bookworm-f03483d76224", "local", "XS", "wwkd3zfxr1xcmxfjdev1vtgjp",
+                                 history, {"itest-nochange-app": "DATABASE_URL"})
+    running = swarm.observe_spec(engine, {"toef327utv8ay3x0xxr620sg9": "qoddi-itest-nochange"})
+    assert swarm.differences(running, desired) == [
+        swarm.Difference("labels.org.qoddi.spec", "58686cf4bec570ad", None)]
+    # ...and a new size, image or config vars version is named as such.
+    bigger = ds.desired_service("itest-nochange-db", "itest-nochange", "postgres", catalogue["postgres"],
+                                "qoddi/postgres:new", "local", "S", "wwkd3zfxr1xcmxfjdev1vtgjp",
+                                history[:2] + _history("itest-nochange-db", [("POSTGRES_USER", "x")] * 4)[3:],
+                                {"itest-nochange-app": "DATABASE_URL"})
+    assert [d.setting for d in swarm.differences(running, bigger)] == [
+        "image", "labels.org.qoddi.env.seq", "labels.org.qoddi.spec", "secrets.qoddi-env/POSTGRES_USER", "cpus",
+        "memory_mb"]
 
 
 def test_passwords_never_start_like_an_option():
