@@ -319,11 +319,15 @@ def apply(client, desired: ServiceSpec, service: dict | None) -> str:
     return service["ID"]
 
 
+def forced(spec: dict) -> dict:
+    """A copy of the Engine API Spec ``spec`` with which Swarm replaces every task, nothing else changed."""
+    template = dict(spec["TaskTemplate"], ForceUpdate=int(spec["TaskTemplate"].get("ForceUpdate", 0)) + 1)
+    return dict(spec, TaskTemplate=template)
+
+
 def restart(client, service: dict) -> None:
     """Replace every task of ``service`` (a rolling restart), changing nothing else."""
-    spec = service["Spec"]
-    template = dict(spec["TaskTemplate"], ForceUpdate=int(spec["TaskTemplate"].get("ForceUpdate", 0)) + 1)
-    replace(client, service, dict(spec, TaskTemplate=template))
+    replace(client, service, forced(service["Spec"]))
 
 
 def remove(client, service_id: str) -> bool:
