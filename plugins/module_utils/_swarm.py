@@ -379,7 +379,7 @@ def wait_converged(client, service_id: str, replicas: int, timeout: float, updat
         if status in _ROLLED_BACK:
             message = (service.get("UpdateStatus") or {}).get("Message", "")
             _await_rollback(client, service_id, deadline)
-            raise ServiceError(f"the new spec did not become healthy and was rolled back ({message})",
+            raise ServiceError(f"the update did not become healthy and was rolled back ({message})",
                                logs(client, service_id))
         template = service["Spec"]["TaskTemplate"]
         current = tasks(client, service_id)
