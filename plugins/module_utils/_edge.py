@@ -73,7 +73,8 @@ def edge_routes(services: list, platform_domain: str, warn: Callable[[str], None
                 domains.append(domain)
             else:
                 warn(f"the domain {domain} is claimed by the apps {owner[domain]} and {app}; it stays with "
-                     f"{owner[domain]}, whose service is older. Remove it from one of them (qoddi_app's domains option).")
+                     f"{owner[domain]}, whose service is older. Remove it from one of them "
+                     "(qoddi_app's domains option).")
         routes.append({
             "app": app,
             "service": spec.get("Name", app),
@@ -113,7 +114,8 @@ def backends(routes: list, max_replicas: int) -> str:
         out += [
             "    # init-addr last: after a reload, servers start at the addresses saved in the state file, not empty",
             "    # until the first DNS answer (which would answer 503 for a moment).",
-            "    default-server check inter 2s fall 2 rise 2 slowstart 10s resolvers docker resolve-prefer ipv4 init-addr last,none",
+            "    default-server check inter 2s fall 2 rise 2 slowstart 10s"
+            " resolvers docker resolve-prefer ipv4 init-addr last,none",
             f"    server-template web {int(max_replicas)} tasks.{route['service']}:5000",
         ]
     return "\n".join(out) + "\n"

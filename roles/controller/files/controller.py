@@ -278,8 +278,8 @@ def main() -> int:
         f"certificates checked every {renewer.every:g} s")
     threading.Thread(target=forever, args=(lambda: renewer.tick(time.time()), interval), daemon=True).start()
     # Its own thread and client too: ordering a new domain's certificate must not hold up a restart.
-    follower = edge.EdgeFollower(docker.from_env(timeout=30), os.environ.get("QODDI_EDGE_CONFIG_DIR", "/etc/qoddi/haproxy"),
-                                 "/etc/qoddi/acme")
+    follower = edge.EdgeFollower(docker.from_env(timeout=30),
+                                 os.environ.get("QODDI_EDGE_CONFIG_DIR", "/etc/qoddi/haproxy"), "/etc/qoddi/acme")
     threading.Thread(target=forever, args=(lambda: follower.tick(time.time()), interval), daemon=True).start()
     forever(controller.tick, interval)
     return 0

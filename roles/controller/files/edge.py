@@ -140,7 +140,7 @@ class EdgeFollower:
             try:
                 paths = [os.path.join(self.acme_dir, domain + extension) for extension in (".key", ".csr")]
                 if not all(os.path.exists(path) for path in paths):
-                    for path, data, mode in zip(paths, new_key_and_request(domain), (0o600, 0o644)):
+                    for path, data, mode in zip(paths, new_key_and_request(domain), (0o600, 0o644), strict=True):
                         certificates.write_atomic(path, data, mode)
                 client = client or certificates.Acme(self.acme_dir, acme)
                 chain = client.order(domain, timeout=30)
