@@ -49,8 +49,8 @@ def _render(template: str, routes: list) -> str:
 
     env = jinja2.Environment(keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
     env.filters.update({f"qoddi.paas.{name}": function for name, function in FilterModule().filters().items()})
-    template = env.from_string((TEMPLATES / template).read_text())
-    return template.render(qoddi_edge_routes=routes, qoddi_haproxy_max_replicas=16)
+    compiled = env.from_string((TEMPLATES / template).read_text())
+    return compiled.render(qoddi_edge_routes=routes, qoddi_haproxy_max_replicas=16)
 
 
 def test_the_role_and_the_controller_write_the_same_bytes():
