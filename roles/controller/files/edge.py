@@ -179,12 +179,13 @@ class EdgeFollower:
         candidate = self.path(".routes.cfg.candidate")
         certificates.write_atomic(candidate, routes_cfg)
         try:
-            result = container.exec_run(["haproxy", "-c", "-q", "-f", f"{IN_EDGE}/haproxy.cfg",
+            result = container.exec_run(["haproxy", "-c", "-f", f"{IN_EDGE}/haproxy.cfg",
                                          "-f", f"{IN_EDGE}/.routes.cfg.candidate"])
         finally:
             os.unlink(candidate)
         if result.exit_code != 0:
-            output = " ".join(result.output.decode(errors="replace").split())
+            lines = result.output.decode(errors="replace").splitlines()
+            output = " ".join(" ".join(line.split()) for line in lines if "ALERT" in line) or " ".join(lines)
             log(f"edge: HAProxy refused the new routes, the edge keeps its last good configuration: {output}")
             return False
         return True
