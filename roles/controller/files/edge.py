@@ -86,11 +86,12 @@ class EdgeFollower:
         self.acme_dir = acme_dir
         self.refused = ""  # digest of the files HAProxy refused: not checked again until they change
         self.order_after: dict[str, float] = {}  # domain -> when its next order may start
-        self.warned: set[str] = set()
+        self.warned: set[str] = set()  # the problems of the last tick, logged when they appeared
+        self.problems: set[str] = set()  # this tick's
 
     def warn(self, line: str) -> None:
-        if line not in self.warned:  # once per problem, not once a second
-            self.warned.add(line)
+        self.problems.add(line)
+        if line not in self.warned:  # once while the problem lasts, not once a second
             log(f"edge: {line}")
 
     def tick(self, now: float) -> None:
@@ -98,7 +99,9 @@ class EdgeFollower:
         if settings is None:
             return  # the haproxy role has not installed the edge on this node
         services = self.client.api.services(filters={"label": LABEL + "process=web"})
+        self.problems = set()
         routes = _edge.edge_routes(services, settings["domain"], self.warn)
+        self.warned = self.problems
         acme = certificates.read_settings(self.acme_dir) if os.path.isdir(self.acme_dir) else None
         wanted = desired_files(routes, settings["max_replicas"], self.acme_dir if acme else None)
         if acme and self.order_missing(routes, acme, now):
