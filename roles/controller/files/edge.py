@@ -42,8 +42,15 @@ log = certificates.log
 EDGE_SERVICE = "qoddi-edge"
 IN_EDGE = "/usr/local/etc/haproxy"  # where the edge container mounts the configuration directory
 DEFAULT_CERT = "000-default.pem"
-# After a failed order, the domain waits this long before the next try (ACME servers rate-limit).
+# After a failed order the domain waits before the next try, twice as long after each failure up to
+# an hour: Let's Encrypt allows 5 failed validations per hostname and hour (a domain whose DNS does
+# not point at the edge yet fails until it does).
 ORDER_RETRY = 60.0
+ORDER_RETRY_MAX = 3600.0
+
+
+def retry_delay(failures: int) -> float:
+    return min(ORDER_RETRY * 2 ** (failures - 1), ORDER_RETRY_MAX)
 
 
 def new_key_and_request(domain: str) -> tuple[bytes, bytes]:
@@ -86,6 +93,7 @@ class EdgeFollower:
         self.acme_dir = acme_dir
         self.refused = ""  # digest of the files HAProxy refused: not checked again until they change
         self.order_after: dict[str, float] = {}  # domain -> when its next order may start
+        self.failures: dict[str, int] = {}  # domain -> failed orders in a row
         self.warned: set[str] = set()  # the problems of the last tick, logged when they appeared
         self.problems: set[str] = set()  # this tick's
 
@@ -148,12 +156,15 @@ class EdgeFollower:
                 client = client or certificates.Acme(self.acme_dir, acme)
                 chain = client.order(domain, timeout=30)
             except Exception as exc:  # noqa: BLE001 - one domain's failure must not stop the others
-                self.order_after[domain] = now + ORDER_RETRY
+                self.failures[domain] = self.failures.get(domain, 0) + 1
+                delay = retry_delay(self.failures[domain])
+                self.order_after[domain] = now + delay
                 log(f"edge: the certificate of {domain} could not be ordered (the default certificate serves it "
-                    f"meanwhile; next try in {ORDER_RETRY:g} s): {exc}")
+                    f"meanwhile; next try in {delay:g} s): {exc}")
                 continue
             certificates.write_atomic(os.path.join(self.acme_dir, domain + ".crt"), chain)
             self.order_after.pop(domain, None)
+            self.failures.pop(domain, None)
             issued = True
             log(f"edge: certificate of {domain} issued")
         return issued

@@ -106,3 +106,7 @@ def test_a_problem_is_logged_once_while_it_lasts(capsys):
             follower.warn(line)
         follower.warned = follower.problems
     assert capsys.readouterr().out.count("bad label") == 2
+
+
+def test_failed_orders_wait_twice_as_long_each_time_up_to_an_hour():
+    assert [edge.retry_delay(n) for n in (1, 2, 3, 7, 20)] == [60, 120, 240, 3600, 3600]
