@@ -16,7 +16,8 @@ Each tick (every QODDI_CONTROLLER_INTERVAL seconds), for every app:
   restart: local writes never live longer);
 - removes config-var versions no task needs any more;
 and every QODDI_CERTIFICATES_CHECK_EVERY seconds renews the certificates qoddi.paas.letsencrypt
-issued that are due, and swaps them into the running edge (certificates.py).
+issued that are due, and swaps them into the running edge (certificates.py); and, every tick in a
+thread of its own, keeps the edge's routes and certificates in step with the apps (edge.py).
 
 It never reads a variable's value and logs keys and version numbers only.
 """
@@ -33,6 +34,7 @@ import time
 
 import certificates
 import docker
+import edge
 
 from ansible_collections.qoddi.paas.plugins.module_utils import _deploy as deploy
 from ansible_collections.qoddi.paas.plugins.module_utils import _env as env
@@ -275,6 +277,10 @@ def main() -> int:
     log(f"qoddi controller started: every {interval:g} s; apps restart after {max_age / 3600:g} h at most; "
         f"certificates checked every {renewer.every:g} s")
     threading.Thread(target=forever, args=(lambda: renewer.tick(time.time()), interval), daemon=True).start()
+    # Its own thread and client too: ordering a new domain's certificate must not hold up a restart.
+    follower = edge.EdgeFollower(docker.from_env(timeout=30),
+                                 os.environ.get("QODDI_EDGE_CONFIG_DIR", "/etc/qoddi/haproxy"), "/etc/qoddi/acme")
+    threading.Thread(target=forever, args=(lambda: follower.tick(time.time()), interval), daemon=True).start()
     forever(controller.tick, interval)
     return 0
 

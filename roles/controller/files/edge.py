@@ -1,0 +1,211 @@
+# Copyright (c) qoddi.paas contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The edge follows deploys: the controller's duty that keeps HAProxy's routes and certificates in
+step with the apps' web services, so no one has to run the edge playbook after a deploy.
+
+Every tick it lists the web services (one engine call) and computes the routes and the two files
+HAProxy reads them from with the qoddi.paas.haproxy role's own code (module_utils/_edge.py): the
+role and this duty write the same bytes, so either finds the other's work current. When a file
+would change:
+1. a routed domain without a certificate gets one (a key and request as the letsencrypt role makes
+   them, ordered with the role's ACME account; the edge answers http-01 by itself);
+2. the new routes.cfg is checked by HAProxy in the running edge container (``haproxy -c``) before
+   anything is written;
+3. hosts.map, routes.cfg and certs/ are written (a removed domain's certificate goes), and the edge
+   reloads hitlessly: the same two steps as roles/haproxy/tasks/reload.yml.
+A bad label leaves its app out (one line, the others keep being served); an ACME failure leaves the
+domain on the default certificate and is tried again later; a configuration HAProxy refuses is not
+written, and the edge keeps the last good one.
+
+The edge's files are reached on this node (the controller runs on the first manager, where the edge
+runs too): docs/architecture.md says how the duty extends to edge nodes elsewhere.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+
+import certificates
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from ansible_collections.qoddi.paas.plugins.module_utils import _edge
+from ansible_collections.qoddi.paas.plugins.module_utils._deploy import LABEL
+
+log = certificates.log
+EDGE_SERVICE = "qoddi-edge"
+IN_EDGE = "/usr/local/etc/haproxy"  # where the edge container mounts the configuration directory
+DEFAULT_CERT = "000-default.pem"
+# After a failed order the domain waits before the next try, twice as long after each failure up to
+# an hour: Let's Encrypt allows 5 failed validations per hostname and hour (a domain whose DNS does
+# not point at the edge yet fails until it does).
+ORDER_RETRY = 60.0
+ORDER_RETRY_MAX = 3600.0
+
+
+def retry_delay(failures: int) -> float:
+    return min(ORDER_RETRY * 2 ** (failures - 1), ORDER_RETRY_MAX)
+
+
+def new_key_and_request(domain: str) -> tuple[bytes, bytes]:
+    """An EC P-256 key (traditional PEM) and its request for ``domain`` (CN and SAN), as the
+    letsencrypt role's openssl_privatekey and openssl_csr make them, so its next run keeps them."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    request = (x509.CertificateSigningRequestBuilder()
+               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain)]))
+               .add_extension(x509.SubjectAlternativeName([x509.DNSName(domain)]), critical=False)
+               .sign(key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                serialization.NoEncryption())
+    return key_pem, request.public_bytes(serialization.Encoding.PEM)
+
+
+def desired_files(routes: list, max_replicas: int, acme_dir: str | None) -> dict[str, bytes]:
+    """What the configuration directory should hold, by path relative to it: the routes' two files
+    and, where certificates are on (acme_dir), each routed domain's certificate then key, as the
+    letsencrypt role installs them (a domain not issued yet is left out: the default serves it)."""
+    files = {"hosts.map": _edge.hosts_map(routes).encode(), "routes.cfg": _edge.backends(routes, max_replicas).encode()}
+    for domain in _edge.routed_domains(routes) if acme_dir else []:
+        parts = [os.path.join(acme_dir, domain + extension) for extension in (".crt", ".key")]
+        if all(os.path.exists(part) for part in parts):
+            files[f"certs/{domain}.pem"] = b"".join(read(part) for part in parts)
+    return files
+
+
+def read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+class EdgeFollower:
+    def __init__(self, client, config_dir: str, acme_dir: str):
+        self.client = client
+        self.config_dir = config_dir  # the edge's configuration directory, mounted at its host path
+        self.acme_dir = acme_dir
+        self.refused = ""  # digest of the files HAProxy refused: not checked again until they change
+        self.order_after: dict[str, float] = {}  # domain -> when its next order may start
+        self.failures: dict[str, int] = {}  # domain -> failed orders in a row
+        self.warned: set[str] = set()  # the problems of the last tick, logged when they appeared
+        self.problems: set[str] = set()  # this tick's
+
+    def warn(self, line: str) -> None:
+        self.problems.add(line)
+        if line not in self.warned:  # once while the problem lasts, not once a second
+            log(f"edge: {line}")
+
+    def tick(self, now: float) -> None:
+        settings = json.loads(read(os.path.join(self.config_dir, "routes.json")) or b"null")
+        if settings is None:
+            return  # the haproxy role has not installed the edge on this node
+        services = self.client.api.services(filters={"label": LABEL + "process=web"})
+        self.problems = set()
+        routes = _edge.edge_routes(services, settings["domain"], self.warn)
+        self.warned = self.problems
+        acme = certificates.read_settings(self.acme_dir) if os.path.isdir(self.acme_dir) else None
+        wanted = desired_files(routes, settings["max_replicas"], self.acme_dir if acme else None)
+        if acme and self.order_missing(routes, acme, now):
+            wanted = desired_files(routes, settings["max_replicas"], self.acme_dir)
+        stale = self.stale_certificates(wanted) if acme else []
+        changed = {path: data for path, data in wanted.items() if read(self.path(path)) != data}
+        if not changed and not stale:
+            return
+        digest = hashlib.sha256(json.dumps(sorted((p, d.hex()) for p, d in changed.items())).encode()).hexdigest()
+        if digest == self.refused:
+            return
+        container = self.edge_container()
+        if container is None:
+            return  # no edge task on this node yet: the role (re)starts it with the files it writes
+        if "routes.cfg" in changed and not self.valid(container, changed["routes.cfg"]):
+            self.refused = digest
+            return
+        for path, data in changed.items():
+            certificates.write_atomic(self.path(path), data, 0o600 if path.startswith("certs/") else 0o644)
+        for path in stale:
+            os.unlink(path)
+        if acme:
+            self.note_served(_edge.routed_domains(routes))
+        self.reload(container)
+        log(f"edge: routes applied ({', '.join(r['app'] for r in routes) or 'no app'}); "
+            f"changed {', '.join(sorted(changed)) or 'nothing'}"
+            f"{'; removed ' + ', '.join(os.path.basename(p) for p in stale) if stale else ''}; reloaded")
+
+    def path(self, relative: str) -> str:
+        return os.path.join(self.config_dir, relative)
+
+    def order_missing(self, routes: list, acme: dict, now: float) -> bool:
+        """Order the certificate of every routed domain that has none; True when one was issued."""
+        missing = [d for d in _edge.routed_domains(routes)
+                   if not os.path.exists(os.path.join(self.acme_dir, d + ".crt")) and self.order_after.get(d, 0) <= now]
+        issued = False
+        client = None
+        for domain in missing:
+            try:
+                paths = [os.path.join(self.acme_dir, domain + extension) for extension in (".key", ".csr")]
+                if not all(os.path.exists(path) for path in paths):
+                    for path, data, mode in zip(paths, new_key_and_request(domain), (0o600, 0o644), strict=True):
+                        certificates.write_atomic(path, data, mode)
+                client = client or certificates.Acme(self.acme_dir, acme)
+                chain = client.order(domain, timeout=30)
+            except Exception as exc:  # noqa: BLE001 - one domain's failure must not stop the others
+                self.failures[domain] = self.failures.get(domain, 0) + 1
+                delay = retry_delay(self.failures[domain])
+                self.order_after[domain] = now + delay
+                log(f"edge: the certificate of {domain} could not be ordered (the default certificate serves it "
+                    f"meanwhile; next try in {delay:g} s): {exc}")
+                continue
+            certificates.write_atomic(os.path.join(self.acme_dir, domain + ".crt"), chain)
+            self.order_after.pop(domain, None)
+            self.failures.pop(domain, None)
+            issued = True
+            log(f"edge: certificate of {domain} issued")
+        return issued
+
+    def stale_certificates(self, wanted: dict[str, bytes]) -> list[str]:
+        """Certificates in the edge of domains it no longer routes (the letsencrypt role's rule)."""
+        keep = {self.path(p) for p in wanted} | {self.path("certs/" + DEFAULT_CERT)}
+        return sorted(p for p in glob.glob(self.path("certs/*.pem")) if p not in keep)
+
+    def note_served(self, domains: list[str]) -> None:
+        """The renewal settings list the domains served (the renewer renews those): as the role writes them."""
+        path = os.path.join(self.acme_dir, certificates.SETTINGS)
+        settings = json.loads(read(path) or b"{}")
+        if settings and settings.get("domains") != domains:
+            settings["domains"] = domains
+            # Ansible's to_nice_json: the role's next run then finds the same bytes.
+            data = json.dumps(settings, indent=4, sort_keys=True, separators=(",", ": "), ensure_ascii=False) + "\n"
+            certificates.write_atomic(path, data.encode(), 0o600)
+
+    def edge_container(self):
+        found = self.client.containers.list(filters={"label": f"com.docker.swarm.service.name={EDGE_SERVICE}"})
+        return found[0] if found else None
+
+    def valid(self, container, routes_cfg: bytes) -> bool:
+        """HAProxy's own check, in the running edge, of its configuration with the new routes.cfg."""
+        candidate = self.path(".routes.cfg.candidate")
+        certificates.write_atomic(candidate, routes_cfg)
+        try:
+            result = container.exec_run(["haproxy", "-c", "-f", f"{IN_EDGE}/haproxy.cfg",
+                                         "-f", f"{IN_EDGE}/.routes.cfg.candidate"])
+        finally:
+            os.unlink(candidate)
+        if result.exit_code != 0:
+            lines = result.output.decode(errors="replace").splitlines()
+            output = " ".join(" ".join(line.split()) for line in lines if "ALERT" in line) or " ".join(lines)
+            log(f"edge: HAProxy refused the new routes, the edge keeps its last good configuration: {output}")
+            return False
+        return True
+
+    def reload(self, container) -> None:
+        """roles/haproxy/tasks/reload.yml's steps: save the servers' state, then SIGUSR2 to the master."""
+        container.exec_run(["sh", "-c", 'echo "show servers state" | socat stdio unix:/var/run/haproxy/admin.sock '
+                                        "> /var/lib/haproxy/server-state"])
+        container.kill(signal="SIGUSR2")
