@@ -4,6 +4,9 @@
 # Prints one line per run and the ratio; copy the figures, with the date, into docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Some machines set this globally; Ansible then compiles its own code again on every run (a no-change
+# run of an app's three tasks used 1.5-2 s more CPU here), as the Makefile and scripts/test.sh know.
+unset PYTHONDONTWRITEBYTECODE
 export PATH="$PWD/.venv/bin:$PATH"  # the project's virtualenv (make venv)
 export ANSIBLE_CONFIG=$PWD/ansible.cfg
 run() {

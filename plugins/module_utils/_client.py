@@ -73,9 +73,10 @@ def docker_client(module: AnsibleModule):
             base_url=params["docker_host"],
             tls=tls_config(params) or False,
             timeout=params["timeout"],
+            # "auto" asks the engine for its API version: that request is also the check that it
+            # answers (no separate ping, one request less in every run).
             version="auto",
         )
-        client.ping()
     except DockerException as exc:
         module.fail_json(
             msg=(f"Cannot reach the Docker engine at {params['docker_host']}: {exc}. "

@@ -25,7 +25,8 @@ description:
   - Changes of one app take turns (a lock in the cluster, the Swarm config C(qoddi-lock-<name>)),
     with other runs of this module, M(qoddi.paas.qoddi_env) and the platform's controller; a run
     that finds the app being changed waits up to O(wait_timeout) seconds, then fails saying who
-    changes it since when, and changes nothing.
+    changes it since when, and changes nothing. A deploy with nothing to change (from O(source.path)
+    or a O(rollback) to the running release) decides so without the lock, and does not wait for it.
   - A datastore's name (M(qoddi.paas.qoddi_db)) is refused in every state, and nothing changes.
   - The app's config vars (set with M(qoddi.paas.qoddi_env)) are environment variables of every
     process, of the release command and of the build steps (collectstatic, C(bin/post_compile)). The
@@ -395,6 +396,10 @@ def domain_clashes(name: str, domains: list[str], platform: str, services: list[
     return problems
 
 
+class NeedsChange(Exception):
+    """The lock-free look of App.decide found something to change: decide again under the app's lock."""
+
+
 class App:
     def __init__(self, module: AnsibleModule):
         self.module = module
@@ -404,8 +409,28 @@ class App:
         self.state_dir = os.path.join(self.p["state_dir"], self.name)
         # The app's config vars (qoddi_env): mounted by every process, exported to the build.
         self.variables = env_store.versions(self.client, self.name).get(self.name, [])
-        self.result = {"changed": False, "app": self.name, "built": False, "reason": "", "release": 0,
-                       "services": {}, "releases": [], "timings": {}}
+        self.deciding = False
+        self.result = self.fresh_result()
+
+    def fresh_result(self) -> dict:
+        return {"changed": False, "app": self.name, "built": False, "reason": "", "release": 0,
+                "services": {}, "releases": [], "timings": {}}
+
+    def decide(self) -> None:
+        """Decide without the lock whether a deploy changes anything: most runs change nothing, and
+        they then end here, unchanged, without the two Raft writes of the lock and without waiting
+        for another run that holds it. present() runs as in check mode (it only reads the engine);
+        when it would change something, this returns and the caller takes the lock and runs
+        present() again under it, reading everything again (another run may have changed the app
+        in between), so two runs still never both change the app."""
+        self.deciding, self.module.check_mode = True, True
+        try:
+            self.present()  # nothing to change: exit_json (changed=False) ends the module here
+        except NeedsChange:
+            pass
+        finally:
+            self.deciding, self.module.check_mode = False, False
+        self.result = self.fresh_result()
 
     @contextlib.contextmanager
     def timed(self, phase: str):
@@ -492,6 +517,8 @@ class App:
 
     def preview(self, revision: str) -> None:
         """Check mode: detect the app as a build would, so a refused app fails and a new Python shows."""
+        if self.deciding:  # a new revision: the build under the lock detects the app
+            raise NeedsChange()
         with self.exported(revision, "check") as workdir:
             spec, pair = self.python_for(workdir)
             if pair is None:
@@ -785,6 +812,8 @@ class App:
             self._forget(old["image"])
 
     def _finish(self, before, after, reason, changed):
+        if changed and self.deciding:
+            raise NeedsChange()
         self.result["changed"] = changed
         self.result["reason"] = reason if changed else "up to date"
         if self.module._diff:
@@ -934,6 +963,10 @@ def main():
         if module.check_mode:
             run()  # changes nothing, so takes no lock (run() ends the module: exit_json or fail_json)
             return
+        if p["state"] == "present" and not (p["source"] or {}).get("git"):
+            # A path or a rollback is read without writing anything; a Git source is fetched into
+            # the app's state directory, which only the lock's holder may write.
+            app.decide()
         # One change of the app at a time (another playbook, the controller applying config vars):
         # the release number is picked and the services changed under the app's lock.
         # Its expiry covers a run's longest (a build, a release command and each process's rollout,

@@ -323,18 +323,22 @@ class Datastore:
         """(image reference, source: local or registry)."""
         if self.p["image"]:
             ref = self.p["image"]
+            try:
+                labels = self.client.api.inspect_image(ref)["Config"].get("Labels") or {}
+            except DockerException:
+                self.fail(f"the image {ref} is not on this engine; pull or build it first.")
         else:
-            found = sorted(self.client.images.list(filters={"label": f"{deploy.LABEL}image={self.spec['image']}"}),
-                           key=lambda image: image.attrs["Created"], reverse=True)
-            found = [image for image in found if image.tags]
+            # One call: the list's summaries carry each image's tags and labels (images.list would
+            # inspect every image it finds, then the chosen one again).
+            summaries = self.client.api.images(filters={"label": f"{deploy.LABEL}image={self.spec['image']}"})
+            found = [(image, [tag for tag in image.get("RepoTags") or [] if tag != "<none>:<none>"])
+                     for image in summaries]
+            found = sorted(((image, tags) for image, tags in found if tags), key=lambda it: it[0]["Created"],
+                           reverse=True)
             if not found:
                 self.fail(f"no {self.spec['image']} image on this engine. Run the qoddi.paas.images role with "
                           f"{self.spec['image']} in qoddi_images_wanted (the default), or give image.")
-            ref = found[0].tags[0]
-        try:
-            labels = self.client.images.get(ref).attrs["Config"].get("Labels") or {}
-        except DockerException:
-            self.fail(f"the image {ref} is not on this engine; pull or build it first.")
+            ref, labels = found[0][1][0], found[0][0].get("Labels") or {}
         return ref, ("local" if labels.get(deploy.LABEL + "source") == "local" else "registry")
 
     def node_id(self) -> str:
