@@ -5,10 +5,10 @@ usage: deploy_path_idle.py SECONDS
 Prints one line for the whole machine (/proc/stat: busy share of all cores), then CPU seconds and
 % of one core for parts whose figures do not depend on other work on the machine:
 - each web task (a container of a service labelled org.qoddi.process=web): its cgroup's cpuacct.usage,
-  which includes the processes `docker exec` starts in it (health checks), and its containerd-shim
-  with the children it reaped (cutime/cstime: runc, and those exec'd processes again, so the two
-  overlap and are not added);
-- dockerd and containerd (shared: other work on the engine counts there too).
+  which includes the processes `docker exec` starts in it (health checks); its containerd-shim's own
+  time; and the shim's reaped children (cutime/cstime: runc, and those exec'd processes again, which
+  the shim reaps as their subreaper: that part overlaps the cgroup's);
+- dockerd and containerd, with their reaped children (shared: other work on the engine counts there too).
 """
 import json
 import os
@@ -26,11 +26,11 @@ def machine():
     return sum(fields) - idle, sum(fields)
 
 
-def process_seconds(pid):
-    """utime + stime + cutime + cstime of a process, in seconds."""
+def process_seconds(pid, reaped=False):
+    """utime + stime of a process (or, with reaped, cutime + cstime: its children it waited for), in seconds."""
     stat = open(f"/proc/{pid}/stat").read()
     fields = stat[stat.rindex(")") + 2:].split()
-    return sum(int(x) for x in fields[11:15]) / TICK
+    return sum(int(x) for x in (fields[13:15] if reaped else fields[11:13])) / TICK
 
 
 def pids_of(name):
@@ -76,12 +76,13 @@ def main():
     parts = {}
     for name in ("dockerd", "containerd"):
         for pid in pids_of(name):
-            parts[name] = (lambda pid=pid: process_seconds(pid))
+            parts[name] = (lambda pid=pid: process_seconds(pid) + process_seconds(pid, reaped=True))
     for cid, task in tasks.items():
         parts[f"{task} cgroup"] = (lambda cid=cid: cgroup_seconds(cid))
         shim = shim_of(cid)
         if shim:
             parts[f"{task} shim"] = (lambda shim=shim: process_seconds(shim))
+            parts[f"{task} shim reaped"] = (lambda shim=shim: process_seconds(shim, reaped=True))
     busy0, total0 = machine()
     before, start = sample(parts), time.monotonic()
     time.sleep(seconds)

@@ -1,11 +1,13 @@
 """Keep-alive HTTPS load on an app's /version through the edge; when new code is first served everywhere.
 
-usage: deploy_path_poll.py HOST CAFILE NEW_VERSION SECONDS THREADS STOP_FILE
+usage: deploy_path_poll.py HOST CAFILE NEW_VERSION SECONDS THREADS PAUSE STOP_FILE
 
 Each thread keeps one HTTP/1.1 connection to the edge (127.0.0.1:443, SNI and Host = HOST, the
 certificate verified against CAFILE), as a browser does: a new connection when the server closed the
 last one, and one repeat of a GET only when a reused connection was closed before any byte of the
 answer came (RFC 9112 9.3.1). Any other failure counts.
+Each thread waits PAUSE seconds after each answer: the load stays light enough not to slow the deploy it
+watches on a 2-core machine, and PAUSE is the resolution of all_new_at.
 Bounded by SECONDS and by MAX_REQUESTS per thread; ends sooner once STOP_FILE exists.
 Prints one JSON line: ok, failed, retried, connections, the first errors, and all_new_at: the epoch
 time of the first answer NEW_VERSION after which no answer was anything else (null if never).
@@ -26,7 +28,7 @@ CLOSED_UNANSWERED = (http.client.RemoteDisconnected, ConnectionResetError, Broke
 
 def main():
     host, cafile, new_version = sys.argv[1], sys.argv[2], sys.argv[3]
-    seconds, threads, stop_file = float(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
+    seconds, threads, pause, stop_file = float(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]), sys.argv[7]
     context = ssl.create_default_context(cafile=cafile)
     deadline = time.monotonic() + seconds
     lock = threading.Lock()
@@ -80,6 +82,7 @@ def main():
                 counts["ok" if ok else "failed"] += 1
                 if not ok and len(counts["errors"]) < 5:
                     counts["errors"].append(error)
+            time.sleep(pause)
         if conn is not None:
             conn.close()
 
