@@ -62,7 +62,7 @@ run() {
   run_seconds=$(since "$run_start" "$run_end")
 }
 # What a run's json says: TASKS (each task's seconds and changed), APP (the qoddi_app result),
-# APP_START (epoch of the qoddi_app task's start).
+# APP_START and APP_END (epochs of the qoddi_app task's start and end).
 report() {
   python3 - "$logs/$1.json" "$2" <<'EOF'
 import datetime, json, sys
@@ -81,8 +81,8 @@ elif what == "APP":
     timings = ", ".join(f"{k} {v:.1f}" for k, v in result.get("timings", {}).items()) or "none"
     print(f"qoddi_app task {seconds(app):.1f} s (timings: {timings}; release {result.get('release')}, "
           f"changed={result.get('changed')}, reason: {result.get('reason')})")
-elif what == "APP_START":
-    print(epoch(app["task"]["duration"]["start"]))
+elif what in ("APP_START", "APP_END"):
+    print(epoch(app["task"]["duration"]["start" if what == "APP_START" else "end"]))
 EOF
 }
 # Wait (bounded) until URL answers 200 over HTTPS verified against pebble's CA; prints the epoch it did.
@@ -121,12 +121,12 @@ sleep 15  # answers after the run, to see which old task still serves (bounded: 
 touch "$stop"
 wait "$poller"
 echo "1 warm:      $(stamp); playbook ${run_seconds} s; $(report warm APP)"
-python3 - "$logs/poll.json" "$run_start" "$run_end" <<'EOF'
+python3 - "$logs/poll.json" "$run_start" "$run_end" "$(report warm APP_END)" <<'EOF'
 import json, sys
-poll, start, end = json.load(open(sys.argv[1])), float(sys.argv[2]), float(sys.argv[3])
+poll, start, end, app_end = json.load(open(sys.argv[1])), float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
 at = poll["all_new_at"]
-print("2 all new:   " + (f"{at - start:.1f} s after the run's start, {at - end:+.1f} s from its end"
-                         if at else "never within the 15 s after the run"))
+print("2 all new:   " + (f"{at - start:.1f} s after the run's start, {at - end:+.1f} s from its end, "
+                         f"{at - app_end:+.1f} s from the qoddi_app task's end" if at else "never within the 15 s after the run"))
 print(f"7 load:      {poll['ok'] + poll['failed']} keep-alive HTTPS requests through the edge (4 connections, 50 ms apart) "
       f"from 3 s before the warm run to 15 s after it, {poll['failed']} failed{': ' + '; '.join(poll['errors']) if poll['errors'] else ''} "
       f"({poll['retried']} repeated on a new connection as browsers do, {poll['connections']} connections)")
