@@ -67,7 +67,14 @@ def web_tasks():
 
 
 def sample(parts):
-    return {key: read() for key, read in parts.items()}
+    """Every part's CPU seconds now; a task or process that ended meanwhile is left out."""
+    values = {}
+    for key, read in parts.items():
+        try:
+            values[key] = read()
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return values
 
 
 def main():
@@ -88,7 +95,9 @@ def main():
     time.sleep(seconds)
     busy1, total1 = machine()
     after, elapsed = sample(parts), time.monotonic() - start
-    used = {key: after[key] - before[key] for key in parts}
+    # Only what lived through the whole sample: other work on the machine starts and stops tasks.
+    used = {key: after[key] - before[key] for key in parts if key in before and key in after}
+    tasks = {cid: task for cid, task in tasks.items() if f"{task} cgroup" in used}
     print(json.dumps({
         "seconds": round(elapsed, 1),
         "machine_percent_of_all_cores": round(100 * (busy1 - busy0) / (total1 - total0), 1),
