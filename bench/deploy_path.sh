@@ -25,6 +25,8 @@ fi
 export PATH="$PWD/.venv/bin:$PATH"  # the project's virtualenv (make venv)
 # The json callback gives each task's start, end and result (the module's timings) in one document.
 export ANSIBLE_CONFIG=$PWD/ansible.cfg ANSIBLE_STDOUT_CALLBACK=ansible.posix.json
+# Checked before anything is made: a failure here has nothing to clean up.
+docker service inspect sample >/dev/null 2>&1 || { echo "the sample app is not running (or the engine is down): run make demo first" >&2; exit 1; }
 inventory=inventories/local/hosts.yml
 name=${BENCH_NAME:-qoddi-bench-path}
 host=$name.qoddi.localhost
@@ -96,7 +98,6 @@ served() {
   return 1
 }
 
-docker service inspect sample >/dev/null || { echo "the sample app is not running: run make demo first" >&2; exit 1; }
 echo "deploy path bench, commit $(git rev-parse --short HEAD), $(stamp); logs in $logs"
 cp -a examples/django-sample/. "$src/"
 
