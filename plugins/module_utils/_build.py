@@ -34,17 +34,26 @@ class BuildError(Exception):
         self.log = log
 
 
-def context_tar(root: str, extra: dict[str, bytes | tuple[bytes, int]]) -> io.BytesIO:
-    """A tar of ``root`` (without IGNORED_NAMES) plus ``extra`` {path: bytes or (bytes, mode)}."""
+# Where context_tar puts the app's own files: the generated files (.qoddi/...) stay beside them, so
+# that `COPY app/ /app/` takes the code alone (no step to delete them again, see _buildpack).
+APP_PREFIX = "app/"
+
+
+def context_tar(root: str, extra: dict[str, bytes | tuple[bytes, int]], prefix: str = "") -> io.BytesIO:
+    """A tar of ``root`` (without IGNORED_NAMES) under ``prefix``, plus ``extra`` {path: bytes or (bytes, mode)}.
+
+    With a ``prefix``, the app's own top-level ``.qoddi`` is left out: that name is the platform's.
+    """
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         for current, dirs, files in os.walk(root):
-            dirs[:] = sorted(d for d in dirs if d not in IGNORED_NAMES)
+            dirs[:] = sorted(d for d in dirs if d not in IGNORED_NAMES
+                             and not (prefix and d == ".qoddi" and current == root))
             for name in sorted(files):
                 if name in IGNORED_NAMES or name.endswith((".pyc", ".pyo")):
                     continue
                 full = os.path.join(current, name)
-                rel = os.path.relpath(full, root)
+                rel = prefix + os.path.relpath(full, root)
                 if rel in extra:
                     continue
                 info = tar.gettarinfo(full, arcname=rel)

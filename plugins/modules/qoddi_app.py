@@ -308,6 +308,7 @@ from ansible_collections.qoddi.paas.plugins.module_utils import _labels as label
 from ansible_collections.qoddi.paas.plugins.module_utils import _lock as lock
 from ansible_collections.qoddi.paas.plugins.module_utils import _python_images as pyimages
 from ansible_collections.qoddi.paas.plugins.module_utils._build import (
+    APP_PREFIX,
     BuildError,
     build_image,
     cache_summary,
@@ -526,12 +527,14 @@ class App:
                 text = dockerfile(spec, pair["build"], pair["run"], ca_bundle=bool(ca_bundle),
                                   pip_index_url="" if deps_image else index, deps_image=deps_image)
                 extra[".qoddi/Dockerfile"] = text.encode()
-                image_id, build_log = build_image(self.client, context_tar(workdir, extra),
+                # With hooks, the release's labels go on the image the hooks commit: the builder would add
+                # one step (a container and a commit) per label.
+                image_id, build_log = build_image(self.client, context_tar(workdir, extra, prefix=APP_PREFIX),
                                                   None if with_hooks else tag, dockerfile=".qoddi/Dockerfile",
-                                                  labels=labels, timeout=self.p["wait_timeout"])
+                                                  labels=None if with_hooks else labels, timeout=self.p["wait_timeout"])
                 log += build_log
                 if with_hooks:
-                    image_id, hooks_log = self.run_hooks(spec, image_id, tag, pair["build"])
+                    image_id, hooks_log = self.run_hooks(spec, image_id, tag, pair["build"], labels)
                     log += hooks_log
             except BuildError as exc:
                 self.fail(f"{exc}. The running release is unchanged. Last lines of the build log:\n"
@@ -583,7 +586,8 @@ class App:
         so a code-only change reuses it as the classic builder's cache would.
         """
         context = {**extra, ".qoddi/Dockerfile": dependencies_dockerfile(spec, builder, ca_bundle=ca_bundle).encode()}
-        base, log = build_image(self.client, context_tar(workdir, context), None, dockerfile=".qoddi/Dockerfile",
+        base, log = build_image(self.client, context_tar(workdir, context, prefix=APP_PREFIX), None,
+                                dockerfile=".qoddi/Dockerfile",
                                 timeout=self.p["wait_timeout"])
         repository = f"{DEPS_REPO}/{self.name}"
         key = hashlib.sha256(f"{base}\n{without_credentials(index)}".encode()).hexdigest()[:16]
@@ -611,13 +615,13 @@ class App:
                     with contextlib.suppress(DockerException):
                         self.client.api.remove_image(ref)
 
-    def run_hooks(self, spec, built: str, tag: str, reader_image: str) -> tuple[str, list[str]]:
-        """collectstatic and bin/post_compile with the config vars, committed as the release's image."""
+    def run_hooks(self, spec, built: str, tag: str, reader_image: str, labels: dict[str, str]) -> tuple[str, list[str]]:
+        """collectstatic and bin/post_compile with the config vars, committed as the release's image (with ``labels``)."""
         env = {"PYTHONDONTWRITEBYTECODE": "1", **self.build_env(reader_image)}
         repository, unused, release_tag = tag.rpartition(":")
         try:
             return run_hooks(self.client, built, hooks(spec), env, repository, release_tag,
-                             timeout=self.p["wait_timeout"])
+                             timeout=self.p["wait_timeout"], labels=labels)
         except BaseException:
             # The image without the hooks' files has no tag: nothing else would ever remove it.
             with contextlib.suppress(DockerException):
