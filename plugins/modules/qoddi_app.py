@@ -405,6 +405,7 @@ class App:
         self.state_dir = os.path.join(self.p["state_dir"], self.name)
         # The app's config vars (qoddi_env): mounted by every process, exported to the build.
         self.variables = env_store.versions(self.client, self.name).get(self.name, [])
+        self._values = None  # (version, their values), once read (build_env)
         self.result = {"changed": False, "app": self.name, "built": False, "reason": "", "release": 0,
                        "services": {}, "releases": [], "timings": {}}
 
@@ -565,16 +566,38 @@ class App:
         return provided["images"]
 
     def build_env(self, reader_image: str) -> dict[str, str]:
-        """The config vars' values, for the build hooks (collectstatic may read them)."""
+        """The config vars' values, for the build hooks (collectstatic may read them) and the release
+        command run beside a task; read once per run, and only when one of them runs."""
         if not env_store.current(self.variables):
             return {}
+        head = env_store.head(self.variables)
+        if self._values is not None and self._values[0] == head:
+            return self._values[1]
         node = self.client.info()["Swarm"]["NodeID"]
         with self.timed("read_env"):
             try:
-                return env_store.read_values(self.client, self.variables, reader_image, node,
-                                             list(deploy.current_services(self.client, self.name).values()))
+                values = env_store.read_values(self.client, self.variables, reader_image, node,
+                                               list(deploy.current_services(self.client, self.name).values()))
             except RuntimeError as exc:
                 self.fail(f"{exc}. The running release is unchanged.")
+        self._values = (head, values)
+        return values
+
+    def release(self, current: dict, command: str, image: str, release: int) -> list[str]:
+        """Run the release command from ``image`` with the app's current config vars; its log.
+
+        Beside a running task of the app that mounts exactly those variables (its network namespace,
+        its values: see deploy.run_release_beside), which starts in a fraction of a second; else (a
+        first deploy, new variables, no task on this node) as a Swarm job that mounts them itself.
+        """
+        network = deploy.network_name(self.p["stack"])
+        neighbour = env_store.task_with_current(self.client, self.variables, list(current.values()), network)
+        if neighbour is None:
+            return deploy.run_release(self.client, self.name, self.p["stack"], command, image,
+                                      env_store.references(self.variables), release, self.p["wait_timeout"])
+        values = self.build_env(image)
+        return deploy.run_release_beside(self.client, self.name, command, image, release, values, neighbour,
+                                         self.p["wait_timeout"])
 
     def dependencies(self, spec, builder: str, workdir: str, extra: dict, ca_bundle: bool,
                      index: str) -> tuple[str, list[str]]:
@@ -616,7 +639,8 @@ class App:
                         self.client.api.remove_image(ref)
 
     def run_hooks(self, spec, built: str, tag: str, reader_image: str, labels: dict[str, str]) -> tuple[str, list[str]]:
-        """collectstatic and bin/post_compile with the config vars, committed as the release's image (with ``labels``)."""
+        """collectstatic and bin/post_compile with the config vars, committed as the release's image,
+        with ``labels``."""
         env = {"PYTHONDONTWRITEBYTECODE": "1", **self.build_env(reader_image)}
         repository, unused, release_tag = tag.rpartition(":")
         try:
@@ -716,10 +740,7 @@ class App:
             try:
                 with self.timed("release"):
                     deploy.wait_other_releases(self.client, self.name, self.p["wait_timeout"])
-                    self.result["release_log"] = deploy.run_release(
-                        self.client, self.name, self.p["stack"], processes["release"], image,
-                        env_store.references(self.variables), release,
-                        self.p["wait_timeout"])
+                    self.result["release_log"] = self.release(current, processes["release"], image, release)
             except deploy.DeployError as exc:
                 # Only an image this run built: without a build, ``image`` is the one the app runs.
                 if self.result["built"]:

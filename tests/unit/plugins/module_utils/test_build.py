@@ -21,7 +21,8 @@ def test_context_puts_the_app_under_its_prefix_and_leaves_its_qoddi_out(tmp_path
     (tmp_path / ".qoddi" / "Dockerfile").write_text("FROM evil\n")
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / ".qoddi").write_text("kept: only the top-level name is the platform's\n")
-    with tarfile.open(fileobj=context_tar(str(tmp_path), {".qoddi/Dockerfile": b"FROM ok\n"}, prefix=APP_PREFIX)) as tar:
+    context = context_tar(str(tmp_path), {".qoddi/Dockerfile": b"FROM ok\n"}, prefix=APP_PREFIX)
+    with tarfile.open(fileobj=context) as tar:
         names = sorted(tar.getnames())
         dockerfile = tar.extractfile(".qoddi/Dockerfile").read()
     assert names == [".qoddi/Dockerfile", "app/counter/views.py", "app/sub/.qoddi"]
