@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+from ansible_collections.qoddi.paas.plugins.module_utils._static import collect_command
+
 
 class BuildpackError(Exception):
     """One readable message: what is wrong and what to do. str(exc) is shown to the user as is."""
@@ -510,8 +512,8 @@ def hooks(spec: AppSpec) -> str:
         steps += [
             'if [ "${DISABLE_COLLECTSTATIC:-0}" = 0 ]; then',
             f"  echo qoddi: running {shlex.quote(manage_py)} collectstatic --noinput",
-            f"  (cd {shlex.quote(os.path.dirname(f'/app/{manage_py}'))} && "
-            "PYTHONPATH=/app python manage.py collectstatic --noinput) || {",
+            # As `python manage.py collectstatic --noinput`, noting the files it opens (see _static).
+            "  " + collect_command(os.path.dirname(f"/app/{manage_py}")) + " || {",
             '    echo "qoddi: collectstatic failed: fix the error above, or set DISABLE_COLLECTSTATIC=1 to skip it"',
             '    if [ "${DEBUG_COLLECTSTATIC:-0}" != 0 ]; then echo "qoddi: variables set (values hidden):"; '
             "env | cut -d= -f1 | sort; fi",

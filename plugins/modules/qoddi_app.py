@@ -307,12 +307,14 @@ from ansible_collections.qoddi.paas.plugins.module_utils import _env as env_stor
 from ansible_collections.qoddi.paas.plugins.module_utils import _labels as label_rules
 from ansible_collections.qoddi.paas.plugins.module_utils import _lock as lock
 from ansible_collections.qoddi.paas.plugins.module_utils import _python_images as pyimages
+from ansible_collections.qoddi.paas.plugins.module_utils import _static as static
 from ansible_collections.qoddi.paas.plugins.module_utils._build import (
     APP_PREFIX,
     BuildError,
     build_image,
     cache_summary,
     context_tar,
+    copy_paths,
     run_hooks,
     tail,
 )
@@ -535,7 +537,7 @@ class App:
                                                   labels=None if with_hooks else labels, timeout=self.p["wait_timeout"])
                 log += build_log
                 if with_hooks:
-                    image_id, hooks_log = self.run_hooks(spec, image_id, tag, pair["build"], labels)
+                    image_id, hooks_log = self.run_hooks(spec, image_id, tag, pair["build"], labels, workdir)
                     log += hooks_log
             except BuildError as exc:
                 self.fail(f"{exc}. The running release is unchanged. Last lines of the build log:\n"
@@ -638,14 +640,40 @@ class App:
                     with contextlib.suppress(DockerException):
                         self.client.api.remove_image(ref)
 
-    def run_hooks(self, spec, built: str, tag: str, reader_image: str, labels: dict[str, str]) -> tuple[str, list[str]]:
+    def run_hooks(self, spec, built: str, tag: str, reader_image: str, labels: dict[str, str],
+                  workdir: str) -> tuple[str, list[str]]:
         """collectstatic and bin/post_compile with the config vars, committed as the release's image,
-        with ``labels``."""
-        env = {"PYTHONDONTWRITEBYTECODE": "1", **self.build_env(reader_image)}
+        with ``labels``; or, when nothing collectstatic depends on changed since a kept release (see
+        _static), that release's output copied onto the build, without running anything or reading
+        any value."""
         repository, unused, release_tag = tag.rpartition(":")
+        script = hooks(spec)
+        # bin/post_compile may do anything: never reused.
+        reuse = spec.django and not os.path.exists(os.path.join(workdir, "bin", "post_compile"))
+        base = self.client.api.inspect_image(built)["RootFS"]["Layers"][:-1]  # all but the code's layer
+        variables = {key: version.seq for key, version in env_store.current(self.variables).items()}
         try:
-            return run_hooks(self.client, built, hooks(spec), env, repository, release_tag,
-                             timeout=self.p["wait_timeout"], labels=labels)
+            for kept in releases(self.client, self.name) if reuse else []:
+                kept_labels = self.client.api.inspect_image(kept["image_id"])["Config"].get("Labels") or {}
+                paths = static.reusable(kept_labels, base, script, variables, workdir)
+                if paths is not None:
+                    carried = {name: kept_labels[name] for name in (static.KEY_LABEL, static.INPUTS_LABEL,
+                                                                     static.PATHS_LABEL)}
+                    image_id = copy_paths(self.client, built, kept["image"], paths, repository, release_tag,
+                                          {**labels, **carried})
+                    self.result["static"] = {"reused_from": kept["release"], "paths": paths}
+                    return image_id, [f"qoddi: collectstatic's inputs are unchanged since release {kept['release']}: "
+                                      f"its output ({', '.join(paths) or 'nothing'}) is reused, collectstatic not run"]
+
+            def finish(log: list[str], changes: list[dict]) -> dict[str, str]:
+                inputs, paths = static.take_manifest(log), static.added_paths(changes)
+                if not reuse or inputs is None or paths is None:
+                    return {}
+                return static.labels(static.key(base, script, variables, workdir, inputs), inputs, paths, workdir)
+
+            env = {"PYTHONDONTWRITEBYTECODE": "1", **self.build_env(reader_image)}
+            return run_hooks(self.client, built, script, env, repository, release_tag,
+                             timeout=self.p["wait_timeout"], labels=labels, finish=finish)
         except BaseException:
             # The image without the hooks' files has no tag: nothing else would ever remove it.
             with contextlib.suppress(DockerException):

@@ -420,7 +420,9 @@ def test_collectstatic_only_for_django(tmp_path):
 
 def test_collectstatic_runs_in_the_manage_py_directory(tmp_path):
     spec = spec_of(tmp_path, drop=("manage.py",), **{"src/manage.py": ""})
-    assert "(cd /app/src && PYTHONPATH=/app python manage.py collectstatic --noinput)" in hooks(spec)
+    script = hooks(spec)
+    assert "(cd /app/src && PYTHONPATH=/app python - <<'QODDI_COLLECTSTATIC'\n" in script
+    assert 'sys.argv = ["manage.py", "collectstatic", "--noinput"]' in script
 
 
 def test_ca_bundle_and_index_only_when_asked(tmp_path):
