@@ -32,7 +32,9 @@ description:
     build hooks run after the image is built, in a container that alone gets the values, so that no
     image, layer or build cache holds them. They run in the runtime image as the app's user, so they can
     write under C(/app) but not into the virtualenv, and have no compilers (what must be compiled
-    belongs in C(requirements.txt)).
+    belongs in C(requirements.txt)). When nothing collectstatic reads has changed since a kept release (its
+    settings, static files and every other file it opened, the names of the source's files, the dependencies,
+    the config vars), its output is taken from that release and the hooks do not run (never with C(bin/post_compile)).
   - Run it on a Swarm manager. The cluster is the record of what is deployed (service and image
     labels C(org.qoddi.*)); the node keeps only the app's deploy key and Git cache under O(state_dir).
 author:
@@ -284,6 +286,14 @@ python_image:
   type: dict
   sample: {version: "3.14", how: built, seconds: 84.2, images: {build: "qoddi/python-build:3.14-0123456789ab",
            run: "qoddi/python:3.14-0123456789ab"}, log: ["bootstrapping qoddi/debian:forky ..."]}
+static:
+  description:
+    - When this build took collectstatic's output from a kept release instead of running the build hooks
+      (nothing collectstatic read had changed, nor the dependencies or the config vars), which release and
+      which paths.
+  returned: when a build reused collectstatic's output
+  type: dict
+  sample: {reused_from: 4, paths: [/app/staticfiles]}
 build_log:
   description: The last lines of the build log.
   returned: when a build ran or failed
