@@ -667,8 +667,8 @@ class App:
                 kept_labels = self.client.api.inspect_image(kept["image_id"])["Config"].get("Labels") or {}
                 paths = static.reusable(kept_labels, base, script, variables, workdir)
                 if paths is not None:
-                    carried = {name: kept_labels[name] for name in (static.KEY_LABEL, static.INPUTS_LABEL,
-                                                                     static.PATHS_LABEL)}
+                    names = (static.KEY_LABEL, static.INPUTS_LABEL, static.PATHS_LABEL)
+                    carried = {name: kept_labels[name] for name in names}
                     image_id = copy_paths(self.client, built, kept["image"], paths, repository, release_tag,
                                           {**labels, **carried})
                     self.result["static"] = {"reused_from": kept["release"], "paths": paths}
