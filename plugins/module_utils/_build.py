@@ -34,17 +34,26 @@ class BuildError(Exception):
         self.log = log
 
 
-def context_tar(root: str, extra: dict[str, bytes | tuple[bytes, int]]) -> io.BytesIO:
-    """A tar of ``root`` (without IGNORED_NAMES) plus ``extra`` {path: bytes or (bytes, mode)}."""
+# Where context_tar puts the app's own files: the generated files (.qoddi/...) stay beside them, so
+# that `COPY app/ /app/` takes the code alone (no step to delete them again, see _buildpack).
+APP_PREFIX = "app/"
+
+
+def context_tar(root: str, extra: dict[str, bytes | tuple[bytes, int]], prefix: str = "") -> io.BytesIO:
+    """A tar of ``root`` (without IGNORED_NAMES) under ``prefix``, plus ``extra`` {path: bytes or (bytes, mode)}.
+
+    With a ``prefix``, the app's own top-level ``.qoddi`` is left out: that name is the platform's.
+    """
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         for current, dirs, files in os.walk(root):
-            dirs[:] = sorted(d for d in dirs if d not in IGNORED_NAMES)
+            dirs[:] = sorted(d for d in dirs if d not in IGNORED_NAMES
+                             and not (prefix and d == ".qoddi" and current == root))
             for name in sorted(files):
                 if name in IGNORED_NAMES or name.endswith((".pyc", ".pyo")):
                     continue
                 full = os.path.join(current, name)
-                rel = os.path.relpath(full, root)
+                rel = prefix + os.path.relpath(full, root)
                 if rel in extra:
                     continue
                 info = tar.gettarinfo(full, arcname=rel)
@@ -109,7 +118,7 @@ def cache_summary(log: list[str]) -> dict[str, int]:
 
 def run_hooks(client, image: str, script: str, env: dict[str, str], repository: str, tag: str,
               timeout: int = 3600, labels: dict[str, str] | None = None,
-              what: str = "the build hooks") -> tuple[str, list[str]]:
+              what: str = "the build hooks", finish=None) -> tuple[str, list[str]]:
     """Run ``script`` in a container of ``image`` with ``env``; commit the result as repository:tag.
 
     Returns (image id, log lines); raises BuildError. The classic builder has no secret mounts, so
@@ -119,6 +128,8 @@ def run_hooks(client, image: str, script: str, env: dict[str, str], repository: 
     wrote. The committed image gets ``image``'s own configuration back (CMD, ENV, USER, labels...),
     not the container's, whose command only keeps it alive for the exec, plus ``labels``. The same
     way installs the dependencies from an index whose URL holds credentials (``what`` names the step).
+    ``finish(log, changes)``, when given, returns more labels from the log and the container's
+    changes (`docker diff`) before the commit, and may take lines out of the log.
     """
     api = client.api
     config = api.inspect_image(image)["Config"]
@@ -142,8 +153,32 @@ def run_hooks(client, image: str, script: str, env: dict[str, str], repository: 
         if code != 0:
             raise BuildError(f"the build failed: {what} exited with {code}", log)
         api.kill(container)
+        if finish:
+            config["Labels"].update(finish(log, api.diff(container)))
         committed = api.commit(container, repository=repository, tag=tag, conf=config)["Id"]
     finally:
         api.remove_container(container, force=True)
         api.timeout = previous_timeout
     return committed, log
+
+
+def copy_paths(client, image: str, source_image: str, paths: list[str], repository: str, tag: str,
+               labels: dict[str, str]) -> str:
+    """``image`` plus ``paths`` taken from ``source_image`` (ownership and modes kept), committed as
+    repository:tag with ``labels``: an earlier release's collectstatic output on a new build.
+    Neither container is started."""
+    api = client.api
+    config = api.inspect_image(image)["Config"]
+    config["Labels"] = {**(config.get("Labels") or {}), **labels}
+    source = api.create_container(source_image, command=["true"])["Id"]
+    try:
+        target = api.create_container(image, command=["true"])["Id"]
+        try:
+            for path in paths:
+                stream, unused_stat = api.get_archive(source, path)
+                api.put_archive(target, os.path.dirname(path.rstrip("/")) or "/", b"".join(stream))
+            return api.commit(target, repository=repository, tag=tag, conf=config)["Id"]
+        finally:
+            api.remove_container(target, force=True)
+    finally:
+        api.remove_container(source, force=True)

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+from ansible_collections.qoddi.paas.plugins.module_utils._static import collect_command
+
 
 class BuildpackError(Exception):
     """One readable message: what is wrong and what to do. str(exc) is shown to the user as is."""
@@ -354,10 +356,14 @@ def detect(root: str, available_versions: Sequence[str], default_version: str,
                    requirements_files=tuple(files), local_paths=tuple(local))
 
 
+# The build context holds the app under app/ (_build.APP_PREFIX) and the generated files under .qoddi/.
+_APP = "app/"
+
+
 def _copy(path: str) -> str:
     if _PLAIN_PATH.match(path):
-        return f"COPY {path} /app/{path}"
-    return "COPY " + json.dumps([path, f"/app/{path}"])
+        return f"COPY {_APP}{path} /app/{path}"
+    return "COPY " + json.dumps([_APP + path, f"/app/{path}"])
 
 
 def without_credentials(url: str) -> str:
@@ -407,7 +413,7 @@ def _dependencies_stage(spec: AppSpec, builder_image: str, ca_bundle: bool, pip_
     ]
     if "." in spec.local_paths:
         lines += ["# requirements.txt installs the app's own directory, so the whole tree is needed first.",
-                  "COPY . /app"]
+                  f"COPY {_APP} /app/"]
     else:
         lines.append("# Requirements first: Docker reuses the installed dependencies while only code changes.")
         lines += [_copy(path) for path in spec.requirements_files + spec.local_paths]
@@ -448,16 +454,14 @@ def dockerfile(spec: AppSpec, builder_image: str, runtime_image: str, *, ca_bund
     if deps_image:
         lines += ["# Build stage: the dependencies were installed in this image outside the Dockerfile, so",
                   "# that the index's credentials are in no layer.",
-                  f"FROM {deps_image} AS build",
-                  "COPY . /app"]
+                  f"FROM {deps_image} AS build"]
     else:
         lines += _dependencies_stage(spec, builder_image, ca_bundle, pip_index_url)
         lines.append("RUN pip install -r requirements.txt")
-        if "." not in spec.local_paths:
-            lines.append("COPY . /app")
-    # .qoddi (this Dockerfile, the CA bundle) goes before the runtime stage takes /app: collectstatic must not
-    # publish it, the image must not keep it.
-    lines.append("RUN rm -rf /app/.qoddi")
+    # The app's code is not in the build stage (but for `-e .`): it goes straight into the final stage, as
+    # its last step, so a code-only change rebuilds one layer and every step before it comes from the
+    # cache. The generated files (.qoddi/: this Dockerfile, the CA bundle) are beside the app in the
+    # context, not in it: no image takes them, collectstatic cannot publish them.
     lines += [
         "",
         "# Runtime stage: the same Python without compilers; only the virtualenv and the app come along.",
@@ -472,6 +476,7 @@ def dockerfile(spec: AppSpec, builder_image: str, runtime_image: str, *, ca_bund
         "PORT=5000 FORWARDED_ALLOW_IPS=* GUNICORN_CMD_ARGS=--access-logfile=-",
         "ENV HOME=/app BASH_ENV=/etc/qoddi/env.sh",
         "COPY --from=build /opt/venv /opt/venv",
+        "# What pip read or wrote under /app (requirements files, local packages and their egg-info).",
         "# The app may write to its directory, as on Heroku (lost at every restart), but not to its packages.",
         "COPY --from=build --chown=10001:10001 /app /app",
         "WORKDIR /app",
@@ -482,6 +487,8 @@ def dockerfile(spec: AppSpec, builder_image: str, runtime_image: str, *, ca_bund
         "EXPOSE 5000",
         "# The platform starts each process as bash -c \"<Procfile command>\".",
         'CMD ["bash"]',
+        "# The code last: everything above is the same from one code change to the next.",
+        f"COPY --chown=10001:10001 {_APP} /app/",
         "",
     ]
     return "\n".join(lines)
@@ -505,8 +512,8 @@ def hooks(spec: AppSpec) -> str:
         steps += [
             'if [ "${DISABLE_COLLECTSTATIC:-0}" = 0 ]; then',
             f"  echo qoddi: running {shlex.quote(manage_py)} collectstatic --noinput",
-            f"  (cd {shlex.quote(os.path.dirname(f'/app/{manage_py}'))} && "
-            "PYTHONPATH=/app python manage.py collectstatic --noinput) || {",
+            # As `python manage.py collectstatic --noinput`, noting the files it opens (see _static).
+            "  " + collect_command(os.path.dirname(f"/app/{manage_py}")) + " || {",
             '    echo "qoddi: collectstatic failed: fix the error above, or set DISABLE_COLLECTSTATIC=1 to skip it"',
             '    if [ "${DEBUG_COLLECTSTATIC:-0}" != 0 ]; then echo "qoddi: variables set (values hidden):"; '
             "env | cut -d= -f1 | sort; fi",

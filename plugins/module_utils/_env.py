@@ -257,18 +257,27 @@ def _exec_read(client, container: str) -> dict[str, str]:
     return parse_read(client.api.exec_start(exec_id))
 
 
-def _local_task_with(client, services: list[dict], names: set[str]) -> str | None:
-    """A running container on this node of a task that mounts exactly the versions ``names``."""
+def _local_task_with(client, services: list[dict], names: set[str], network: str = "") -> str | None:
+    """A running container on this node of a task that mounts exactly the versions ``names`` (and is
+    attached to ``network``, when given)."""
     for service in services:
         if mounted(service) != names:
             continue
         for container in client.api.containers(filters={"label": f"com.docker.swarm.service.id={service['ID']}",
                                                         "status": "running"}):
+            if network and network not in ((container.get("NetworkSettings") or {}).get("Networks") or {}):
+                continue
             task = client.api.inspect_task(container["Labels"]["com.docker.swarm.task.id"])
             refs = task["Spec"]["ContainerSpec"].get("Secrets") or []
             if {ref["SecretName"] for ref in refs if _is_env_ref(ref)} == names:
                 return container["Id"]
     return None
+
+
+def task_with_current(client, history: list[Version], services: list[dict], network: str) -> str | None:
+    """A running task of the app on this node, on ``network``, that mounts exactly its current variables:
+    the release command can run beside it (its network, its values; see _deploy.run_release_beside)."""
+    return _local_task_with(client, list(services), {ref["SecretName"] for ref in references(history)}, network)
 
 
 def read_values(client, history: list[Version], image: str, node_id: str, services: list[dict] = (),

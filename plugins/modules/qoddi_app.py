@@ -33,7 +33,9 @@ description:
     build hooks run after the image is built, in a container that alone gets the values, so that no
     image, layer or build cache holds them. They run in the runtime image as the app's user, so they can
     write under C(/app) but not into the virtualenv, and have no compilers (what must be compiled
-    belongs in C(requirements.txt)).
+    belongs in C(requirements.txt)). When nothing collectstatic reads has changed since a kept release (its
+    settings, static files and every other file it opened, the names of the source's files, the dependencies,
+    the config vars), its output is taken from that release and the hooks do not run (never with C(bin/post_compile)).
   - Run it on a Swarm manager. The cluster is the record of what is deployed (service and image
     labels C(org.qoddi.*)); the node keeps only the app's deploy key and Git cache under O(state_dir).
 author:
@@ -285,6 +287,14 @@ python_image:
   type: dict
   sample: {version: "3.14", how: built, seconds: 84.2, images: {build: "qoddi/python-build:3.14-0123456789ab",
            run: "qoddi/python:3.14-0123456789ab"}, log: ["bootstrapping qoddi/debian:forky ..."]}
+static:
+  description:
+    - When this build took collectstatic's output from a kept release instead of running the build hooks
+      (nothing collectstatic read had changed, nor the dependencies or the config vars), which release and
+      which paths.
+  returned: when a build reused collectstatic's output
+  type: dict
+  sample: {reused_from: 4, paths: [/app/staticfiles]}
 build_log:
   description: The last lines of the build log.
   returned: when a build ran or failed
@@ -308,11 +318,14 @@ from ansible_collections.qoddi.paas.plugins.module_utils import _env as env_stor
 from ansible_collections.qoddi.paas.plugins.module_utils import _labels as label_rules
 from ansible_collections.qoddi.paas.plugins.module_utils import _lock as lock
 from ansible_collections.qoddi.paas.plugins.module_utils import _python_images as pyimages
+from ansible_collections.qoddi.paas.plugins.module_utils import _static as static
 from ansible_collections.qoddi.paas.plugins.module_utils._build import (
+    APP_PREFIX,
     BuildError,
     build_image,
     cache_summary,
     context_tar,
+    copy_paths,
     run_hooks,
     tail,
 )
@@ -409,6 +422,7 @@ class App:
         self.state_dir = os.path.join(self.p["state_dir"], self.name)
         # The app's config vars (qoddi_env): mounted by every process, exported to the build.
         self.variables = env_store.versions(self.client, self.name).get(self.name, [])
+        self._values = None  # (version, their values), once read (build_env)
         self.deciding = False
         self.result = self.fresh_result()
 
@@ -553,12 +567,14 @@ class App:
                 text = dockerfile(spec, pair["build"], pair["run"], ca_bundle=bool(ca_bundle),
                                   pip_index_url="" if deps_image else index, deps_image=deps_image)
                 extra[".qoddi/Dockerfile"] = text.encode()
-                image_id, build_log = build_image(self.client, context_tar(workdir, extra),
+                # With hooks, the release's labels go on the image the hooks commit: the builder would add
+                # one step (a container and a commit) per label.
+                image_id, build_log = build_image(self.client, context_tar(workdir, extra, prefix=APP_PREFIX),
                                                   None if with_hooks else tag, dockerfile=".qoddi/Dockerfile",
-                                                  labels=labels, timeout=self.p["wait_timeout"])
+                                                  labels=None if with_hooks else labels, timeout=self.p["wait_timeout"])
                 log += build_log
                 if with_hooks:
-                    image_id, hooks_log = self.run_hooks(spec, image_id, tag, pair["build"])
+                    image_id, hooks_log = self.run_hooks(spec, image_id, tag, pair["build"], labels, workdir)
                     log += hooks_log
             except BuildError as exc:
                 self.fail(f"{exc}. The running release is unchanged. Last lines of the build log:\n"
@@ -589,16 +605,38 @@ class App:
         return provided["images"]
 
     def build_env(self, reader_image: str) -> dict[str, str]:
-        """The config vars' values, for the build hooks (collectstatic may read them)."""
+        """The config vars' values, for the build hooks (collectstatic may read them) and the release
+        command run beside a task; read once per run, and only when one of them runs."""
         if not env_store.current(self.variables):
             return {}
+        head = env_store.head(self.variables)
+        if self._values is not None and self._values[0] == head:
+            return self._values[1]
         node = self.client.info()["Swarm"]["NodeID"]
         with self.timed("read_env"):
             try:
-                return env_store.read_values(self.client, self.variables, reader_image, node,
-                                             list(deploy.current_services(self.client, self.name).values()))
+                values = env_store.read_values(self.client, self.variables, reader_image, node,
+                                               list(deploy.current_services(self.client, self.name).values()))
             except RuntimeError as exc:
                 self.fail(f"{exc}. The running release is unchanged.")
+        self._values = (head, values)
+        return values
+
+    def release(self, current: dict, command: str, image: str, release: int) -> list[str]:
+        """Run the release command from ``image`` with the app's current config vars; its log.
+
+        Beside a running task of the app that mounts exactly those variables (its network namespace,
+        its values: see deploy.run_release_beside), which starts in a fraction of a second; else (a
+        first deploy, new variables, no task on this node) as a Swarm job that mounts them itself.
+        """
+        network = deploy.network_name(self.p["stack"])
+        neighbour = env_store.task_with_current(self.client, self.variables, list(current.values()), network)
+        if neighbour is None:
+            return deploy.run_release(self.client, self.name, self.p["stack"], command, image,
+                                      env_store.references(self.variables), release, self.p["wait_timeout"])
+        values = self.build_env(image)
+        return deploy.run_release_beside(self.client, self.name, command, image, release, values, neighbour,
+                                         self.p["wait_timeout"])
 
     def dependencies(self, spec, builder: str, workdir: str, extra: dict, ca_bundle: bool,
                      index: str) -> tuple[str, list[str]]:
@@ -610,7 +648,8 @@ class App:
         so a code-only change reuses it as the classic builder's cache would.
         """
         context = {**extra, ".qoddi/Dockerfile": dependencies_dockerfile(spec, builder, ca_bundle=ca_bundle).encode()}
-        base, log = build_image(self.client, context_tar(workdir, context), None, dockerfile=".qoddi/Dockerfile",
+        base, log = build_image(self.client, context_tar(workdir, context, prefix=APP_PREFIX), None,
+                                dockerfile=".qoddi/Dockerfile",
                                 timeout=self.p["wait_timeout"])
         repository = f"{DEPS_REPO}/{self.name}"
         key = hashlib.sha256(f"{base}\n{without_credentials(index)}".encode()).hexdigest()[:16]
@@ -638,13 +677,40 @@ class App:
                     with contextlib.suppress(DockerException):
                         self.client.api.remove_image(ref)
 
-    def run_hooks(self, spec, built: str, tag: str, reader_image: str) -> tuple[str, list[str]]:
-        """collectstatic and bin/post_compile with the config vars, committed as the release's image."""
-        env = {"PYTHONDONTWRITEBYTECODE": "1", **self.build_env(reader_image)}
+    def run_hooks(self, spec, built: str, tag: str, reader_image: str, labels: dict[str, str],
+                  workdir: str) -> tuple[str, list[str]]:
+        """collectstatic and bin/post_compile with the config vars, committed as the release's image,
+        with ``labels``; or, when nothing collectstatic depends on changed since a kept release (see
+        _static), that release's output copied onto the build, without running anything or reading
+        any value."""
         repository, unused, release_tag = tag.rpartition(":")
+        script = hooks(spec)
+        # bin/post_compile may do anything: never reused.
+        reuse = spec.django and not os.path.exists(os.path.join(workdir, "bin", "post_compile"))
+        base = self.client.api.inspect_image(built)["RootFS"]["Layers"][:-1]  # all but the code's layer
+        variables = {key: version.seq for key, version in env_store.current(self.variables).items()}
         try:
-            return run_hooks(self.client, built, hooks(spec), env, repository, release_tag,
-                             timeout=self.p["wait_timeout"])
+            for kept in releases(self.client, self.name) if reuse else []:
+                kept_labels = self.client.api.inspect_image(kept["image_id"])["Config"].get("Labels") or {}
+                paths = static.reusable(kept_labels, base, script, variables, workdir)
+                if paths is not None:
+                    names = (static.KEY_LABEL, static.INPUTS_LABEL, static.PATHS_LABEL)
+                    carried = {name: kept_labels[name] for name in names}
+                    image_id = copy_paths(self.client, built, kept["image"], paths, repository, release_tag,
+                                          {**labels, **carried})
+                    self.result["static"] = {"reused_from": kept["release"], "paths": paths}
+                    return image_id, [f"qoddi: collectstatic's inputs are unchanged since release {kept['release']}: "
+                                      f"its output ({', '.join(paths) or 'nothing'}) is reused, collectstatic not run"]
+
+            def finish(log: list[str], changes: list[dict]) -> dict[str, str]:
+                inputs, paths = static.take_manifest(log), static.added_paths(changes)
+                if not reuse or inputs is None or paths is None:
+                    return {}
+                return static.labels(static.key(base, script, variables, workdir, inputs), inputs, paths, workdir)
+
+            env = {"PYTHONDONTWRITEBYTECODE": "1", **self.build_env(reader_image)}
+            return run_hooks(self.client, built, script, env, repository, release_tag,
+                             timeout=self.p["wait_timeout"], labels=labels, finish=finish)
         except BaseException:
             # The image without the hooks' files has no tag: nothing else would ever remove it.
             with contextlib.suppress(DockerException):
@@ -739,10 +805,7 @@ class App:
             try:
                 with self.timed("release"):
                     deploy.wait_other_releases(self.client, self.name, self.p["wait_timeout"])
-                    self.result["release_log"] = deploy.run_release(
-                        self.client, self.name, self.p["stack"], processes["release"], image,
-                        env_store.references(self.variables), release,
-                        self.p["wait_timeout"])
+                    self.result["release_log"] = self.release(current, processes["release"], image, release)
             except deploy.DeployError as exc:
                 # Only an image this run built: without a build, ``image`` is the one the app runs.
                 if self.result["built"]:

@@ -210,10 +210,8 @@ class Controller:
             raise
 
     def remove_job(self, job: dict) -> None:
-        try:
-            self.client.api.remove_service(job["ID"])
-        except docker.errors.NotFound:
-            pass
+        # The job's exited container too, which Swarm leaves behind (deploy.remove_job).
+        deploy.remove_job(self.client, job["ID"])
 
     def watch_rollbacks(self, app: str, services: list[dict], history: list) -> None:
         for service in services:

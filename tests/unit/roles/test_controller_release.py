@@ -34,6 +34,15 @@ class Api:
         self.jobs = {name: {"ID": name, "CreatedAt": CREATED, "Spec": job_spec(name)} for name in jobs}
         self.states = dict(jobs)  # job name: its task's state
         self.removed: list[str] = []
+        self.removed_containers: list[str] = []
+
+    def containers(self, all=False, filters=None):  # noqa: A002 - the SDK's name
+        # Swarm leaves a removed job's exited container behind, labelled with the job's service id.
+        service = filters["label"].split("=", 1)[1]
+        return [{"Id": f"container-of-{service}"}] if all and service in self.removed else []
+
+    def remove_container(self, container, force=False):
+        self.removed_containers.append(container)
 
     def tasks(self, filters):
         return [{"Status": {"State": self.states[filters["service"]]}}]
@@ -93,6 +102,8 @@ def test_a_completed_job_is_removed_and_the_variables_may_be_applied(started):
     client = Client({"a--release-3-vars-2": "complete"})
     _unused, ready = release(client)
     assert (ready, started, client.api.removed) == (True, [], ["a--release-3-vars-2"])
+    # Its exited container too: they piled up, one per config-var release.
+    assert client.api.removed_containers == ["container-of-a--release-3-vars-2"]
 
 
 def test_a_failed_job_keeps_the_variables_out_until_they_change(started):

@@ -255,16 +255,17 @@ def test_local_project_install_needs_the_whole_tree(tmp_path):
     spec = detect(root, AVAILABLE, DEFAULT)
     assert spec.local_paths == (".", "libs/util", "wheels")
     text = dockerfile(spec, "b", "r")
-    assert text.index("COPY . /app") < text.index("RUN pip install")
-    assert text.count("COPY . /app") == 1
+    assert text.index("COPY app/ /app/\n") < text.index("RUN pip install")
+    # Once in the build stage for pip, once in the final stage as its last step.
+    assert text.count("app/ /app/\n") == 2 and text.endswith("COPY --chown=10001:10001 app/ /app/\n")
 
 
 def test_local_path_requirement_is_copied_before_install(tmp_path):
     spec = detect(django_app(tmp_path, **{"requirements.txt": "Django\ngunicorn\n./vendor/pkg-1.0.whl\n"}),
                   AVAILABLE, DEFAULT)
     text = dockerfile(spec, "b", "r")
-    assert text.index("COPY vendor/pkg-1.0.whl /app/vendor/pkg-1.0.whl") < text.index("RUN pip install")
-    assert text.index("RUN pip install") < text.index("COPY . /app")
+    assert text.index("COPY app/vendor/pkg-1.0.whl /app/vendor/pkg-1.0.whl") < text.index("RUN pip install")
+    assert text.index("RUN pip install") < text.index("COPY --chown=10001:10001 app/ /app/")
 
 
 # --- Procfile ------------------------------------------------------------------------------------
@@ -374,11 +375,15 @@ def test_dockerfile_stages_and_dependency_layer(tmp_path):
     spec = spec_of(tmp_path, **{"requirements.txt": "-r requirements/base.txt\ngunicorn\n",
                                 "requirements/base.txt": "Django\ndj-database-url\n"})
     text = dockerfile(spec, "qoddi/build:3.13", "qoddi/run:3.13")
-    assert text.startswith("# ") and text.endswith('CMD ["bash"]\n')
+    assert text.startswith("# ") and 'CMD ["bash"]\n' in text
+    # The code is the last step: a code-only change reuses every step before it.
+    assert text.endswith('CMD ["bash"]\n# The code last: everything above is the same from one code change to the '
+                         'next.\nCOPY --chown=10001:10001 app/ /app/\n')
+    assert text.count("app/ /app/") == 1
     assert "FROM qoddi/build:3.13 AS build\n" in text and "\nFROM qoddi/run:3.13\n" in text
-    copies = [text.index("COPY requirements.txt /app/requirements.txt"),
-              text.index("COPY requirements/base.txt /app/requirements/base.txt")]
-    assert max(copies) < text.index("RUN pip install -r requirements.txt") < text.index("COPY . /app")
+    copies = [text.index("COPY app/requirements.txt /app/requirements.txt"),
+              text.index("COPY app/requirements/base.txt /app/requirements/base.txt")]
+    assert max(copies) < text.index("RUN pip install -r requirements.txt") < text.index("app/ /app/")
     assert text.index("RUN python -m venv /opt/venv") < min(copies)
     assert "ENV PATH=/opt/venv/bin:$PATH VIRTUAL_ENV=/opt/venv\n" in text
     assert "ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1\n" in text
@@ -415,7 +420,9 @@ def test_collectstatic_only_for_django(tmp_path):
 
 def test_collectstatic_runs_in_the_manage_py_directory(tmp_path):
     spec = spec_of(tmp_path, drop=("manage.py",), **{"src/manage.py": ""})
-    assert "(cd /app/src && PYTHONPATH=/app python manage.py collectstatic --noinput)" in hooks(spec)
+    script = hooks(spec)
+    assert "(cd /app/src && PYTHONPATH=/app python - <<'QODDI_COLLECTSTATIC'\n" in script
+    assert 'sys.argv = ["manage.py", "collectstatic", "--noinput"]' in script
 
 
 def test_ca_bundle_and_index_only_when_asked(tmp_path):
@@ -448,10 +455,10 @@ def test_index_credentials_stay_out_of_the_dockerfile(tmp_path):
         dockerfile(spec, "b", "r", pip_index_url="https://u:t0k@pypi.example/simple")
     deps = dependencies_dockerfile(spec, "b", ca_bundle=True)
     assert "PIP_INDEX_URL" not in deps and "RUN pip install" not in deps
-    assert deps.rstrip().endswith("COPY requirements.txt /app/requirements.txt")
+    assert deps.rstrip().endswith("COPY app/requirements.txt /app/requirements.txt")
     assert "ENV PIP_CERT=/etc/qoddi/ca-bundle.crt" in deps
     text = dockerfile(spec, "b", "r", deps_image="sha256:0123abcd")
-    assert "FROM sha256:0123abcd AS build\nCOPY . /app\nRUN rm -rf /app/.qoddi\n" in text
+    assert "FROM sha256:0123abcd AS build\n\n" in text and text.count("app/ /app/") == 1
     assert "pip install" not in text and "PIP_INDEX_URL" not in text and "FROM b " not in text
     assert "cd /app" in INSTALL_SCRIPT and "pip install -r requirements.txt" in INSTALL_SCRIPT
 
@@ -464,8 +471,9 @@ def test_dockerfile_holds_no_config_var_and_runs_no_hook(tmp_path):
         text = dockerfile(spec, "b", "r", ca_bundle=ca_bundle)
         for absent in ("build.env", "set -a", "collectstatic", "post_compile", "ARG "):
             assert absent not in text
-        assert "RUN rm -rf /app/.qoddi\n" in text
-        assert text.index("COPY . /app") < text.index("RUN rm -rf /app/.qoddi") < text.index("\nFROM r\n")
+        # The code goes in once, as the last step; no step runs after it.
+        assert text.index("\nFROM r\n") < text.index("COPY --chown=10001:10001 app/ /app/\n")
+        assert text.count("app/ /app/") == 1 and "RUN " not in text.split("app/ /app/")[1]
 
 
 @pytest.mark.parametrize("options", [{}, {"ca_bundle": True}])
@@ -476,7 +484,9 @@ def test_final_stage_has_no_qoddi_directory(tmp_path, options):
     assert "COPY .qoddi/env.sh /etc/qoddi/env.sh\n" in runtime
     runtime = runtime.replace("COPY .qoddi/env.sh /etc/qoddi/env.sh\n", "")
     assert ".qoddi" not in runtime and "build.env" not in runtime and "ca-bundle" not in runtime
-    assert text.index("rm -rf /app/.qoddi") < text.index("\nFROM r\n")
+    # The generated files are beside the app in the context (.qoddi/), the app's code under app/: the
+    # final stage copies app/ only, so no image holds them and nothing needs deleting.
+    assert "COPY --chown=10001:10001 app/ /app/\n" in runtime and "COPY . " not in text
 
 
 @pytest.mark.parametrize("option", [{"builder_image": "bad image"}, {"runtime_image": ""},

@@ -133,3 +133,46 @@ def test_the_supervisor_lets_a_stopped_task_drain_then_passes_sigterm_on(tmp_pat
 
 def test_the_supervisor_exits_with_a_crashing_process():
     assert subprocess.run(deploy.run_command("exit 3", 5), timeout=5, check=False).returncode == 3
+
+
+class _ReleaseApi:
+    """The engine calls wait_other_releases makes: the app's release containers and their execs, no jobs."""
+
+    def __init__(self, execs_running: dict[str, list[bool]]):
+        self.execs_running = execs_running  # container: whether each of its execs still runs
+        self.removed: list[str] = []
+
+    def containers(self, all=False, filters=None):  # noqa: A002 - the SDK's name
+        assert all and filters == {"label": [f"{deploy.LABEL}app=a", f"{deploy.LABEL}job=release"]}
+        return [{"Id": name, "Names": [f"/{name}"]} for name in self.execs_running if name not in self.removed]
+
+    def inspect_container(self, container):
+        return {"ExecIDs": [f"{container}/{i}" for i in range(len(self.execs_running[container]))]}
+
+    def exec_inspect(self, exec_id):
+        container, index = exec_id.split("/")
+        return {"Running": self.execs_running[container][int(index)]}
+
+    def remove_container(self, container, force=False):
+        self.removed.append(container)
+
+    def services(self, filters):
+        return []
+
+
+class _Client:
+    def __init__(self, api):
+        self.api = api
+
+
+def test_a_killed_runs_release_container_is_removed_once_its_command_ended():
+    api = _ReleaseApi({"a--release-3-0123abcd": [False]})
+    deploy.wait_other_releases(_Client(api), "a", timeout=0)
+    assert api.removed == ["a--release-3-0123abcd"]
+
+
+def test_a_release_still_running_in_a_killed_runs_container_is_waited_for():
+    api = _ReleaseApi({"a--release-3-0123abcd": [True]})
+    with pytest.raises(deploy.DeployError, match="a--release-3-0123abcd of an earlier change still runs"):
+        deploy.wait_other_releases(_Client(api), "a", timeout=0)
+    assert api.removed == []
