@@ -346,8 +346,6 @@ from ansible_collections.qoddi.paas.plugins.module_utils._source import (
 
 NAME_RE = deploy.NAME_RE
 IMAGE_REPO = "qoddi-app"
-# Seconds a new process without a health check must keep running before its rollout counts (see wait_converged).
-SETTLE = 5
 # Dependencies installed from an index whose URL holds credentials (App.dependencies), per app.
 DEPS_REPO = "qoddi-deps"
 L = deploy.LABEL
@@ -731,47 +729,17 @@ class App:
         self._finish(before, after, reason, changed=True)
 
     def roll_out(self, current: dict, wanted: dict, to_apply: dict, image: str) -> None:
-        """Apply every changed process, then wait for all of them; one that fails puts every process
-        back on the previous release (one release for the whole app, as on Heroku) and fails."""
-        applied = {process: deploy.apply_service(self.client, desired, current.get(process))
-                   for process, desired in to_apply.items()}
-        failures = {}
-        for process, service_id in applied.items():
-            try:
-                deploy.wait_converged(self.client, service_id, wanted[process]["replicas"], process in current,
-                                      self.p["wait_timeout"], settle=0 if wanted[process]["health"] else SETTLE)
-            except deploy.DeployError as exc:
-                failures[process] = exc
-        if not failures:
-            return
-        self.undo(current, applied)
-        # After the undo, so that no task of the previous release is left without its image; and
-        # only an image this run built (a settings change runs the previous release's image).
-        if self.result["built"]:
-            self._forget(image)
-        first = next(iter(failures))
-        self.fail("; ".join(f"{process}: {exc}" for process, exc in failures.items())
-                  + ". Every process is back on the previous release.", task_log=failures[first].log)
-
-    def undo(self, current: dict, applied: dict) -> None:
-        """Every process this run changed back as it was: new ones removed, updated ones restored
-        (Swarm already rolled back the ones that failed; the ones that converged roll back here)."""
-        restored = []
-        for process, service_id in applied.items():
-            if process not in current:
-                with contextlib.suppress(deploy.NotFound):
-                    self.client.api.remove_service(service_id)
-                continue
-            previous = current[process]["Spec"]
-            if self.client.api.inspect_service(service_id)["Spec"] != previous:
-                deploy.restore(self.client, service_id, previous)
-                restored.append((process, service_id))
-        for process, service_id in restored:
-            replicas = current[process]["Spec"]["Mode"].get("Replicated", {}).get("Replicas", 1)
-            try:
-                deploy.wait_converged(self.client, service_id, replicas, True, self.p["wait_timeout"])
-            except deploy.DeployError as exc:
-                self.fail(f"{process}: putting it back on the previous release failed too: {exc}", task_log=exc.log)
+        """Apply every changed process and wait until all serve (deploy.rollout); one that fails puts
+        every process back on the previous release (one release for the whole app, as on Heroku)."""
+        changes = [(current.get(process), deploy.service_spec(desired)) for process, desired in to_apply.items()]
+        try:
+            deploy.rollout(self.client, self.name, changes, self.p["wait_timeout"])
+        except deploy.DeployError as exc:
+            # After the rollback, so that no task of the previous release is left without its image; and
+            # only an image this run built (a settings change runs the previous release's image).
+            if self.result["built"]:
+                self._forget(image)
+            self.fail(f"{exc}. Every process is back on the previous release.", task_log=exc.log)
 
     def _forget(self, image: str):
         # force: the tag goes even while stopped containers of a rolled-back update still use it.
@@ -833,14 +801,10 @@ class App:
         self.result.update(changed=True, reason=reason)
         if self.module.check_mode:
             self.module.exit_json(**self.result)
-        for svc, spec in changed.values():
-            deploy.update_spec(self.client, svc, spec)
-        for svc, spec in changed.values():
-            replicas = spec["Mode"].get("Replicated", {}).get("Replicas", 1)
-            try:
-                deploy.wait_converged(self.client, svc["ID"], replicas, True, self.p["wait_timeout"])
-            except deploy.DeployError as exc:
-                self.fail(str(exc), task_log=exc.log)
+        try:
+            deploy.rollout(self.client, self.name, list(changed.values()), self.p["wait_timeout"])
+        except deploy.DeployError as exc:
+            self.fail(str(exc), task_log=exc.log)
         self.module.exit_json(**self.result)
 
     def restarted(self):
