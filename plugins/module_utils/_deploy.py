@@ -148,6 +148,7 @@ while :; do
 done
 """
 WEB_DRAIN_SECONDS = 10
+MONITOR_SECONDS = 10
 READY_MARK = "qoddi: ready in "
 READY_POLL = 0.1
 LIVENESS_SECONDS = 15
@@ -233,9 +234,10 @@ def _service_kwargs(desired: dict) -> dict:
     memory = desired["memory_mb"] * 1024 * 1024
     resources = types.Resources(cpu_limit=int(desired["cpus"] * 1e9), mem_limit=memory,
                                 mem_reservation=memory // 4)
-    # monitor 1 s: a new task that dies within a second of becoming healthy triggers the rollback.
-    update = dict(parallelism=0, delay=0, order="start-first", failure_action="rollback", monitor=1_000_000_000,
-                  max_failure_ratio=0)
+    # monitor: a new task that dies within MONITOR_SECONDS of its start (after the rollout returned)
+    # triggers Swarm's own rollback. The rollout waits for the tasks' ready lines, not for the monitor.
+    update = dict(parallelism=0, delay=0, order="start-first", failure_action="rollback",
+                  monitor=MONITOR_SECONDS * 1_000_000_000, max_failure_ratio=0)
     labels = dict(desired["labels"], **{LABEL + "spec": spec_digest(desired)})
     return dict(
         task_template=types.TaskTemplate(
@@ -471,11 +473,13 @@ class _Watch:
         if self.replicas == 0:
             return status.get("State") in (None, "completed")
         if self.health:
+            ready = ready_tasks(_log_lines(client, self.service_id, self.started_wall))
+            if sum(task["ID"] in ready for task in running) >= self.replicas:
+                return True
             if time.monotonic() - self.started > BOOT_SECONDS:
                 raise DeployError(f"the new tasks did not answer on {self.health} within {BOOT_SECONDS} s",
                                   _logs(client, self.service_id))
-            ready = ready_tasks(_log_lines(client, self.service_id, self.started_wall))
-            return sum(task["ID"] in ready for task in running) >= self.replicas
+            return False
         if len(running) < self.replicas:
             self.running_since = None
             return False
@@ -487,19 +491,25 @@ class _Watch:
         return time.time() - (time.monotonic() - self.started) - 1
 
 
-def wait_serving(client, watches: list[_Watch], timeout: int) -> dict[str, DeployError]:
-    """Wait for every watched service at once; the ones that failed, by name (empty: all serve)."""
+def wait_serving(client, watches: list[_Watch], timeout: int, guards: list[_Watch] = ()) -> dict[str, DeployError]:
+    """Wait for every watched service at once; the ones that failed, by name (empty: all serve).
+
+    ``guards`` (services that served already) are watched meanwhile too: one whose tasks die fails the wait.
+    """
     deadline = time.monotonic() + timeout
     pending, failed = list(watches), {}
     while pending:
         now = time.monotonic()
-        for watch in list(pending):
+        for watch in list(pending) + list(guards):
             try:
-                if watch.done(client, now):
+                if watch.done(client, now) and watch in pending:
                     pending.remove(watch)
             except DeployError as exc:
                 failed[watch.name] = exc
-                pending.remove(watch)
+                if watch in pending:
+                    pending.remove(watch)
+        if failed:
+            break
         if pending and now > deadline:
             for watch in pending:
                 failed[watch.name] = DeployError(f"the service did not get {watch.replicas} serving task(s) "
@@ -553,7 +563,10 @@ def rollout(client, app: str, changes: list[tuple[dict | None, dict]], timeout: 
             else:
                 update_spec(client, current, spec)
                 applied.append((current, current["ID"], spec))
-        failed = wait_serving(client, [_Watch(spec["Name"], sid, spec, started) for _, sid, spec in applied], timeout)
+        # The surge's tasks, which served first, must keep running meanwhile: a release that answers,
+        # then dies within seconds, fails here.
+        failed = wait_serving(client, [_Watch(spec["Name"], sid, spec, started) for _, sid, spec in applied], timeout,
+                              guards=watches)
         if failed:
             _undo(client, applied, timeout)
             raise _failure(failed)

@@ -774,6 +774,7 @@ class App:
             # which could not be removed while a job holds them.
             for svc in list(current.values()) + deploy.release_jobs(self.client, self.name):
                 self.client.api.remove_service(svc["ID"])
+            deploy.remove_surges(self.client, self.name)  # left by an interrupted rollout
             for old in history:
                 self._forget(old["image"])
             self.forget_dependencies()
