@@ -18,7 +18,12 @@ description:
     port 5000 (C($PORT)); other apps of the stack reach it as C(http://<name>:5000). Other process
     types run as C(<name>--<type>).
   - Updates start new tasks before stopping old ones and roll back by themselves when the new tasks
-    do not become healthy; a failed build or release changes nothing that runs. Every process moves
+    do not serve; a failed build or release changes nothing that runs. There is no Docker health
+    check (it would run C(docker exec) at every interval in every task): each web task probes its own
+    O(health_check_path) and says in its log when it answers; a web service that serves is first
+    joined by a surge service C(<name>--next) with the new release, and updated only once that one's
+    tasks answer, so a release that never answers (within 60 s) or dies is rolled back while the
+    previous release serves on. Every process moves
     to the new release or none does - when one process does not become healthy, the others go
     back to the previous release, whose image is kept - and the services of process types the
     new Procfile dropped are removed only once all the others are healthy.
@@ -137,7 +142,9 @@ options:
     default: ""
   health_check_path:
     description:
-      - Path the platform requests on the web process to call a task healthy; empty disables the check.
+      - Path the platform requests on the web process to call a task ready (any answer below 500) and, every
+        15 s, alive (3 failures in a row restart the task); empty disables the check, and a new task then
+        counts once it ran 5 s.
       - "At most 256 characters, starting with C(/), of letters, digits and C(/ . _ ~ - ! * + , ; = : @ % ? &)
         (no spaces, quotes or control characters; percent-encode others). The edge writes it into its configuration."
     type: str
@@ -169,7 +176,8 @@ options:
         type: str
   wait_timeout:
     description:
-      - Seconds to wait for a build, the release command, or the tasks to become healthy.
+      - Seconds to wait for a build, the release command, or the tasks to serve (a web task that has not
+        answered after 60 s fails the rollout sooner).
       - Also how long to wait for another run that is changing the app to finish.
     type: int
     default: 600
