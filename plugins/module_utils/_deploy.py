@@ -565,8 +565,8 @@ def rollout(client, app: str, changes: list[tuple[dict | None, dict]], timeout: 
                 applied.append((current, current["ID"], spec))
         # The surge's tasks, which served first, must keep running meanwhile: a release that answers,
         # then dies within seconds, fails here.
-        failed = wait_serving(client, [_Watch(spec["Name"], sid, spec, started) for _, sid, spec in applied], timeout,
-                              guards=watches)
+        fresh = [_Watch(spec["Name"], service_id, spec, started) for _current, service_id, spec in applied]
+        failed = wait_serving(client, fresh, timeout, guards=watches)
         if failed:
             _undo(client, applied, timeout)
             raise _failure(failed)

@@ -19,7 +19,7 @@ description:
     types run as C(<name>--<type>).
   - Updates start new tasks before stopping old ones and roll back by themselves when the new tasks
     do not serve; a failed build or release changes nothing that runs. There is no Docker health
-    check (it would run C(docker exec) at every interval in every task): each web task probes its own
+    check (it would run C(docker exec) at every interval in every task); each web task probes its own
     O(health_check_path) and says in its log when it answers; a web service that serves is first
     joined by a surge service C(<name>--next) with the new release, and updated only once that one's
     tasks answer, so a release that never answers (within 60 s) or dies is rolled back while the

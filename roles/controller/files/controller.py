@@ -233,8 +233,8 @@ class Controller:
             oldest = max(age_seconds(task["CreatedAt"], now) for task in running)
             if oldest <= self.max_age:
                 continue
-            changes.append((service, deploy.force_restart(env.with_variables(json.loads(json.dumps(service["Spec"])),
-                                                                              history))))
+            spec = env.with_variables(json.loads(json.dumps(service["Spec"])), history)
+            changes.append((service, deploy.force_restart(spec)))
             why.append(f"{service['Spec']['Name']}: its oldest task is {oldest / 3600:.1f} h old")
         if not changes:
             return
