@@ -235,10 +235,12 @@ class Controller:
                 continue
             spec = env.with_variables(json.loads(json.dumps(service["Spec"])), history)
             changes.append((service, deploy.force_restart(spec)))
-            why.append(f"{service['Spec']['Name']}: its oldest task is {oldest / 3600:.1f} h old")
+            why.append(f"restart {service['Spec']['Name']}: its oldest task is {oldest / 3600:.1f} h old "
+                       f"(maximum {self.max_age / 3600:.1f} h)")
         if not changes:
             return
-        log(f"restart {'; '.join(why)} (maximum {self.max_age / 3600:.1f} h)")
+        for line in why:
+            log(line)
         with lock.held(self.client, app, lock.holder("the controller restarting old tasks"), 0, ttl=LOCK_TTL):
             try:
                 deploy.rollout(self.client, app, changes, ROLLOUT_TIMEOUT)
