@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shlex
 import time
 import uuid
 
@@ -102,35 +101,65 @@ def ensure_network(client, name: str) -> bool:
 
 # How a process runs: `bash -c` on the Procfile command (so BASH_ENV exports the config vars), under a
 # small supervisor that, when Swarm stops the task, lets it serve DRAIN more seconds before passing
-# SIGTERM on. A rolling update stops an old task as soon as its replacement is healthy, before the
-# edge has resolved the new task and seen it pass two checks; without the drain, requests arriving in
-# that gap find no server (measured: 5 failures in ~4500 requests per restart; with it, none).
+# SIGTERM on. A rolling update stops an old task as soon as its replacement runs, before the edge has
+# resolved the new task and checked it; without the drain, requests arriving in that gap find no
+# server (measured: 5 failures in ~4500 requests per restart; with it, none).
+#
+# With a health path ($3) the supervisor also checks its own app, instead of a Docker health check:
+# Docker runs those through `docker exec` (runc, dockerd) at every interval, which cost ~15 % of a core
+# per idle task at the 0.5 s a fast rollout needs (Docker 20.10 has no start interval). Here a probe is
+# a bash function on /dev/tcp inside the running supervisor: no process at all. It probes every
+# READY_POLL seconds until the app answers below 500, prints READY_MARK once (the rollout reads it
+# from the service's log through the manager's API, wherever the task runs), then every
+# LIVENESS_SECONDS; LIVENESS_FAILURES failures in a row stop the app, so Swarm replaces the task.
+# Healthy: any answer below 500. A 4xx still proves the app serves: Django answers 400 to a Host outside
+# ALLOWED_HOSTS, which a probe cannot know.
 RUN_SCRIPT = """\
 bash -c "$2" &
 child=$!
 trap 'sleep "$1"; kill -TERM "$child" 2>/dev/null' TERM
 trap 'kill -INT "$child" 2>/dev/null' INT
+if [ -n "$3" ]; then
+  (
+    trap - TERM INT
+    path=$3
+    probe() {
+      local status=
+      { printf 'GET %%s HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' "$path" >&3; read -r -t 3 _ status _ <&3; } \\
+        2>/dev/null 3<>"/dev/tcp/127.0.0.1/${PORT:-%(port)d}"
+      [[ $status =~ ^[1-4][0-9][0-9]$ ]]
+    }
+    started=$EPOCHREALTIME
+    until probe; do sleep %(poll)s; done
+    echo "%(mark)s$(( (${EPOCHREALTIME/./} - ${started/./}) / 1000 )) ms"
+    failures=0
+    while sleep %(every)d; do
+      if probe; then failures=0; else failures=$((failures + 1)); fi
+      if (( failures >= %(failures)d )); then
+        echo "qoddi: $path did not answer %(failures)d times in a row; stopping the task so that Swarm replaces it"
+        kill -TERM "$child" 2>/dev/null
+        exit
+      fi
+    done
+  ) &
+fi
 while :; do
   wait "$child"; status=$?
   kill -0 "$child" 2>/dev/null || exit "$status"
 done
 """
 WEB_DRAIN_SECONDS = 10
+MONITOR_SECONDS = 10
+READY_MARK = "qoddi: ready in "
+READY_POLL = 0.1
+LIVENESS_SECONDS = 15
+LIVENESS_FAILURES = 3
+RUN_SCRIPT = RUN_SCRIPT % dict(port=WEB_PORT, poll=READY_POLL, mark=READY_MARK, every=LIVENESS_SECONDS,
+                               failures=LIVENESS_FAILURES)
 
 
-def run_command(command: str, drain: int) -> list[str]:
-    return ["bash", "-c", RUN_SCRIPT, "qoddi-run", str(drain), command]
-
-
-def health_test(path: str) -> list[str]:
-    # Healthy: any answer below 500 from the app's own port (Docker kills the probe after 3 s). A 4xx
-    # still proves the app serves: Django answers 400 to a Host outside ALLOWED_HOSTS, which a probe
-    # cannot know. Plain bash (/dev/tcp), because the probe runs every half second in every task: a
-    # Python interpreter per probe would cost the app a tenth of a small plan's CPU.
-    script = (f"exec 3<>/dev/tcp/127.0.0.1/${{PORT:-{WEB_PORT}}} || exit 1; "
-              f"printf 'GET %s HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' {shlex.quote(path)} >&3; "
-              "read -r proto status rest <&3; [[ $status =~ ^[1-4][0-9][0-9]$ ]]")
-    return ["CMD", "bash", "-c", script]
+def run_command(command: str, drain: int, health_path: str = "") -> list[str]:
+    return ["bash", "-c", RUN_SCRIPT, "qoddi-run", str(drain), command, health_path]
 
 
 def desired_service(app: str, stack: str, process: str, command: str, image: str, release: int, revision: str,
@@ -160,14 +189,17 @@ def desired_service(app: str, stack: str, process: str, command: str, image: str
     return {
         "name": service_name(app, process),
         "image": image,
-        "command": run_command(command, WEB_DRAIN_SECONDS if process == "web" else 0),
+        # The supervisor checks the web process itself (see RUN_SCRIPT): the probe is part of the
+        # command, so a better probe in a new version reaches running apps.
+        "command": run_command(command, WEB_DRAIN_SECONDS if process == "web" else 0,
+                               health_path or "" if process == "web" else ""),
         "env": environment,
         "replicas": replicas,
         "cpus": cpus,
         "memory_mb": memory,
         "networks": networks,
-        # The probe itself, not only its path, so a better probe in a new version reaches running apps.
-        "health": health_test(health_path) if process == "web" and health_path else None,
+        # Gated on the supervisor's ready line (see rollout); no Docker health check.
+        "health": health_path if process == "web" and health_path else None,
         "labels": labels,
         "secrets": list(secrets or []),
     }
@@ -191,17 +223,11 @@ def differs(current: dict, desired: dict) -> bool:
 
 
 def _service_kwargs(desired: dict) -> dict:
-    health = None
-    if desired["health"]:
-        # start_period 60 s: Heroku's boot timeout; a 0.5 s interval makes a healthy task count fast.
-        health = types.Healthcheck(test=desired["health"], interval=500_000_000,
-                                   timeout=3_000_000_000, retries=3, start_period=60_000_000_000)
     container = types.ContainerSpec(
         image=desired["image"],
         command=desired["command"],
         env=[f"{key}={value}" for key, value in desired["env"].items()],
         labels={LABEL + "app": desired["labels"][LABEL + "app"]},
-        healthcheck=health,
         secrets=desired["secrets"] or None,
         # The drain, then 30 s for gunicorn to finish in-flight requests (what Heroku allows).
         stop_grace_period=(30 + WEB_DRAIN_SECONDS) * 1_000_000_000,
@@ -209,9 +235,10 @@ def _service_kwargs(desired: dict) -> dict:
     memory = desired["memory_mb"] * 1024 * 1024
     resources = types.Resources(cpu_limit=int(desired["cpus"] * 1e9), mem_limit=memory,
                                 mem_reservation=memory // 4)
-    # monitor 1 s: a new task that dies within a second of becoming healthy triggers the rollback.
-    update = dict(parallelism=0, delay=0, order="start-first", failure_action="rollback", monitor=1_000_000_000,
-                  max_failure_ratio=0)
+    # monitor: a new task that dies within MONITOR_SECONDS of its start (after the rollout returned)
+    # triggers Swarm's own rollback. The rollout waits for the tasks' ready lines, not for the monitor.
+    update = dict(parallelism=0, delay=0, order="start-first", failure_action="rollback",
+                  monitor=MONITOR_SECONDS * 1_000_000_000, max_failure_ratio=0)
     labels = dict(desired["labels"], **{LABEL + "spec": spec_digest(desired)})
     return dict(
         task_template=types.TaskTemplate(
@@ -334,6 +361,246 @@ def wait_converged(client, service_id: str, replicas: int, updated: bool, timeou
         time.sleep(0.5)
     raise DeployError(f"the service did not get {replicas} healthy task(s) within {timeout} s",
                       _logs(client, service_id))
+
+
+# ----- rollouts gated on the supervisor's ready line (qoddi_app and the controller) ----------------
+# A web update first starts a surge service <name>--next with the new spec and the network alias <name>
+# (so tasks.<name>, which the edge resolves, lists its tasks beside the old ones), waits until its
+# tasks print READY_MARK, then updates the real service (whose old tasks stop at once, serving their
+# drain) and waits for its new tasks the same way, then removes the surge. Without a Docker health
+# check Swarm would stop the old tasks as soon as the new containers start: a release that never
+# answers would leave nothing serving. With the surge it fails before the real service is touched.
+SURGE_SUFFIX = "--next"
+# Heroku's boot timeout: a web task that has not answered after this long fails the rollout.
+BOOT_SECONDS = 60
+# A process without a health path must keep running this long (all of them at once, not one after another).
+SETTLE_SECONDS = 5
+# The edge's Docker DNS timings (roles/haproxy/templates/haproxy.cfg.j2, `resolvers docker` and the
+# `default-server` line, which read them through the haproxy role's defaults): a task that left Docker's
+# DNS gets no new request from the edge after EDGE_FORGET_SECONDS; a new one is checked within as long.
+EDGE_RESOLVE_SECONDS = 1
+EDGE_HOLD_OBSOLETE_SECONDS = 1
+EDGE_FORGET_SECONDS = 2 * EDGE_RESOLVE_SECONDS + EDGE_HOLD_OBSOLETE_SECONDS
+_ROLLBACK_STATES = ("rollback_started", "rollback_completed", "rollback_paused", "paused")
+
+
+def service_spec(desired: dict) -> dict:
+    """The Engine API spec of ``desired`` (desired_service), as inspect_service returns specs."""
+    kwargs = _service_kwargs(desired)
+    return json.loads(json.dumps({
+        "Name": kwargs["name"], "Labels": kwargs["labels"], "TaskTemplate": kwargs["task_template"],
+        "Mode": kwargs["mode"], "UpdateConfig": kwargs["update_config"],
+        "RollbackConfig": kwargs["rollback_config"], "EndpointSpec": kwargs["endpoint_spec"]}))
+
+
+def _create(client, spec: dict) -> str:
+    return client.api.create_service(task_template=spec["TaskTemplate"], name=spec["Name"],
+                                     labels=spec.get("Labels"), mode=spec.get("Mode"),
+                                     update_config=spec.get("UpdateConfig"),
+                                     rollback_config=spec.get("RollbackConfig"),
+                                     endpoint_spec=spec.get("EndpointSpec"))["ID"]
+
+
+def health_path_of(spec: dict) -> str:
+    """The path the supervisor probes (its third argument, see run_command); "" when none."""
+    command = spec["TaskTemplate"]["ContainerSpec"].get("Command") or []
+    return command[6] if len(command) > 6 and command[:2] == ["bash", "-c"] else ""
+
+
+def surge_spec(spec: dict) -> dict:
+    """A copy of a web service's spec that serves beside it under its name: the surge of a rollout.
+
+    Not one of the app's processes (no org.qoddi.process label: current_services, the edge's routes
+    and the controller leave it alone); the alias puts its tasks in the web service's DNS names.
+    """
+    surge = json.loads(json.dumps(spec))
+    name = spec["Name"]
+    surge["Name"] = name + SURGE_SUFFIX
+    labels = {key: value for key, value in (spec.get("Labels") or {}).items()
+              if key in (LABEL + "app", LABEL + "stack", LABEL + "release")}
+    surge["Labels"] = dict(labels, **{LABEL + "surge": name})
+    for network in surge["TaskTemplate"].get("Networks") or []:
+        network["Aliases"] = [name]
+    return surge
+
+
+def ready_tasks(lines: list[str]) -> set[str]:
+    """The ids of the tasks that printed READY_MARK, from service log lines read with details.
+
+    Each line reads ``<timestamp> com.docker.swarm.node.id=..,com.docker.swarm.service.id=..,
+    com.docker.swarm.task.id=<id> <message>``: the manager gathers them from every node.
+    """
+    ready = set()
+    for line in lines:
+        parts = line.split(" ", 2)
+        if len(parts) < 3 or not parts[2].startswith(READY_MARK):
+            continue
+        details = dict(item.split("=", 1) for item in parts[1].split(",") if "=" in item)
+        if details.get("com.docker.swarm.task.id"):
+            ready.add(details["com.docker.swarm.task.id"])
+    return ready
+
+
+def _log_lines(client, service_id: str, since: float) -> list[str]:
+    raw = client.api.service_logs(service_id, stdout=True, stderr=True, details=True, timestamps=True,
+                                  since=int(since))
+    return b"".join(raw).decode(errors="replace").splitlines()
+
+
+class _Watch:
+    """One service of a rollout, until its tasks of the current spec serve (or fail)."""
+
+    def __init__(self, name: str, service_id: str, spec: dict, started: float):
+        self.name, self.service_id, self.started = name, service_id, started
+        self.replicas = (spec.get("Mode") or {}).get("Replicated", {}).get("Replicas", 1)
+        self.health = health_path_of(spec)
+        self.running_since: float | None = None
+
+    def done(self, client, now: float) -> bool:
+        """True once the service serves; DeployError when it cannot."""
+        service = client.api.inspect_service(self.service_id)
+        status = service.get("UpdateStatus") or {}
+        if status.get("State") in _ROLLBACK_STATES:
+            raise DeployError(f"Swarm rolled the update back ({status.get('Message', '')})",
+                              _logs(client, self.service_id))
+        template = service["Spec"]["TaskTemplate"]
+        tasks = [task for task in _tasks(client, self.service_id) if of_template(task, template)]
+        exited = [task for task in tasks if task["Status"]["State"] in ("failed", "rejected", "complete")]
+        if exited:
+            raise DeployError(f"the new tasks do not keep running ({exited[0]['Status'].get('Err') or 'exit 0'})",
+                              _logs(client, self.service_id))
+        running = [task for task in tasks if task["Status"]["State"] == "running"
+                   and task.get("DesiredState") == "running"]
+        if self.replicas == 0:
+            return status.get("State") in (None, "completed")
+        if self.health:
+            ready = ready_tasks(_log_lines(client, self.service_id, self.started_wall))
+            if sum(task["ID"] in ready for task in running) >= self.replicas:
+                return True
+            if time.monotonic() - self.started > BOOT_SECONDS:
+                raise DeployError(f"the new tasks did not answer on {self.health} within {BOOT_SECONDS} s",
+                                  _logs(client, self.service_id))
+            return False
+        if len(running) < self.replicas:
+            self.running_since = None
+            return False
+        self.running_since = self.running_since or now
+        return now - self.running_since >= SETTLE_SECONDS
+
+    @property
+    def started_wall(self) -> float:
+        return time.time() - (time.monotonic() - self.started) - 1
+
+
+def wait_serving(client, watches: list[_Watch], timeout: int, guards: list[_Watch] = ()) -> dict[str, DeployError]:
+    """Wait for every watched service at once; the ones that failed, by name (empty: all serve).
+
+    ``guards`` (services that served already) are watched meanwhile too: one whose tasks die fails the wait.
+    """
+    deadline = time.monotonic() + timeout
+    pending, failed = list(watches), {}
+    while pending:
+        now = time.monotonic()
+        for watch in list(pending) + list(guards):
+            try:
+                if watch.done(client, now) and watch in pending:
+                    pending.remove(watch)
+            except DeployError as exc:
+                failed[watch.name] = exc
+                if watch in pending:
+                    pending.remove(watch)
+        if failed:
+            break
+        if pending and now > deadline:
+            for watch in pending:
+                failed[watch.name] = DeployError(f"the service did not get {watch.replicas} serving task(s) "
+                                                 f"within {timeout} s", _logs(client, watch.service_id))
+            break
+        if pending:
+            time.sleep(0.2)
+    return failed
+
+
+def remove_surges(client, app_label: str) -> None:
+    """The surge services of an app (left by an interrupted rollout too)."""
+    for surge in client.api.services(filters={"label": [f"{LABEL}app={app_label}", LABEL + "surge"]}):
+        with _suppress_not_found():
+            client.api.remove_service(surge["ID"])
+
+
+class _suppress_not_found:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        return kind is not None and issubclass(kind, NotFound)
+
+
+def rollout(client, app: str, changes: list[tuple[dict | None, dict]], timeout: int) -> None:
+    """Apply ``changes`` ((current service or None, new spec) of one app's processes) all or none.
+
+    Web services that already serve get a surge first (see SURGE_SUFFIX); a surge that does not
+    serve fails the rollout before any service changed. Then every change is applied and watched
+    at once; when one fails, every service goes back to its previous spec (one release for the
+    whole app), created ones are removed, and DeployError says which failed and why. Returns once
+    the edge can no longer send a new request to an old task (EDGE_FORGET_SECONDS).
+    """
+    remove_surges(client, app)
+    updated_at = time.monotonic()
+    surges = [surge_spec(spec) for current, spec in changes
+              if current is not None and health_path_of(spec) and (spec.get("Mode") or {}).get("Replicated", {})
+              .get("Replicas", 1) > 0 and (current["Spec"].get("Mode") or {}).get("Replicated", {}).get("Replicas")]
+    try:
+        started = time.monotonic()
+        watches = [_Watch(spec["Name"], _create(client, spec), spec, started) for spec in surges]
+        failed = wait_serving(client, watches, timeout)
+        if failed:
+            raise _failure(failed)
+        started = updated_at = time.monotonic()
+        applied = []
+        for current, spec in changes:
+            if current is None:
+                applied.append((None, _create(client, spec), spec))
+            else:
+                update_spec(client, current, spec)
+                applied.append((current, current["ID"], spec))
+        # The surge's tasks, which served first, must keep running meanwhile: a release that answers,
+        # then dies within seconds, fails here.
+        fresh = [_Watch(spec["Name"], service_id, spec, started) for _current, service_id, spec in applied]
+        failed = wait_serving(client, fresh, timeout, guards=watches)
+        if failed:
+            _undo(client, applied, timeout)
+            raise _failure(failed)
+    finally:
+        remove_surges(client, app)
+    # The old tasks left Docker's DNS when Swarm stopped them (at the update); the edge forgets them
+    # EDGE_FORGET_SECONDS later. The surge's tasks run the new release: they may serve on meanwhile.
+    if any(current is not None for current, unused in changes):
+        time.sleep(max(0.0, updated_at + EDGE_FORGET_SECONDS - time.monotonic()))
+
+
+def _failure(failed: dict[str, DeployError]) -> DeployError:
+    first = next(iter(failed.values()))
+    return DeployError("; ".join(f"{name}: {exc}" for name, exc in failed.items()) + ". The new release was rolled "
+                       "back; the previous release keeps serving", first.log)
+
+
+def _undo(client, applied: list, timeout: int) -> None:
+    restored = []
+    for current, service_id, _spec in applied:
+        with _suppress_not_found():
+            if current is None:
+                client.api.remove_service(service_id)
+            elif client.api.inspect_service(service_id)["Spec"] != current["Spec"]:
+                # Swarm's own rollback may have put it back already.
+                restore(client, service_id, current["Spec"])
+                restored.append(current)
+    started = time.monotonic()
+    failed = wait_serving(client, [_Watch(c["Spec"]["Name"], c["ID"], c["Spec"], started) for c in restored], timeout)
+    if failed:
+        raise DeployError("putting the previous release back failed too: "
+                          + "; ".join(f"{name}: {exc}" for name, exc in failed.items()),
+                          next(iter(failed.values())).log)
 
 
 def _await_rollback(client, service_id: str, deadline: float) -> None:

@@ -18,7 +18,12 @@ description:
     port 5000 (C($PORT)); other apps of the stack reach it as C(http://<name>:5000). Other process
     types run as C(<name>--<type>).
   - Updates start new tasks before stopping old ones and roll back by themselves when the new tasks
-    do not become healthy; a failed build or release changes nothing that runs. Every process moves
+    do not serve; a failed build or release changes nothing that runs. There is no Docker health
+    check (it would run C(docker exec) at every interval in every task); each web task probes its own
+    O(health_check_path) and says in its log when it answers; a web service that serves is first
+    joined by a surge service C(<name>--next) with the new release, and updated only once that one's
+    tasks answer, so a release that never answers (within 60 s) or dies is rolled back while the
+    previous release serves on. Every process moves
     to the new release or none does - when one process does not become healthy, the others go
     back to the previous release, whose image is kept - and the services of process types the
     new Procfile dropped are removed only once all the others are healthy.
@@ -140,7 +145,9 @@ options:
     default: ""
   health_check_path:
     description:
-      - Path the platform requests on the web process to call a task healthy; empty disables the check.
+      - Path the platform requests on the web process to call a task ready (any answer below 500) and, every
+        15 s, alive (3 failures in a row restart the task); empty disables the check, and a new task then
+        counts once it ran 5 s.
       - "At most 256 characters, starting with C(/), of letters, digits and C(/ . _ ~ - ! * + , ; = : @ % ? &)
         (no spaces, quotes or control characters; percent-encode others). The edge writes it into its configuration."
     type: str
@@ -172,7 +179,8 @@ options:
         type: str
   wait_timeout:
     description:
-      - Seconds to wait for a build, the release command, or the tasks to become healthy.
+      - Seconds to wait for a build, the release command, or the tasks to serve (a web task that has not
+        answered after 60 s fails the rollout sooner).
       - Also how long to wait for another run that is changing the app to finish.
     type: int
     default: 600
@@ -360,8 +368,6 @@ from ansible_collections.qoddi.paas.plugins.module_utils._source import (
 
 NAME_RE = deploy.NAME_RE
 IMAGE_REPO = "qoddi-app"
-# Seconds a new process without a health check must keep running before its rollout counts (see wait_converged).
-SETTLE = 5
 # Dependencies installed from an index whose URL holds credentials (App.dependencies), per app.
 DEPS_REPO = "qoddi-deps"
 L = deploy.LABEL
@@ -821,47 +827,17 @@ class App:
         self._finish(before, after, reason, changed=True)
 
     def roll_out(self, current: dict, wanted: dict, to_apply: dict, image: str) -> None:
-        """Apply every changed process, then wait for all of them; one that fails puts every process
-        back on the previous release (one release for the whole app, as on Heroku) and fails."""
-        applied = {process: deploy.apply_service(self.client, desired, current.get(process))
-                   for process, desired in to_apply.items()}
-        failures = {}
-        for process, service_id in applied.items():
-            try:
-                deploy.wait_converged(self.client, service_id, wanted[process]["replicas"], process in current,
-                                      self.p["wait_timeout"], settle=0 if wanted[process]["health"] else SETTLE)
-            except deploy.DeployError as exc:
-                failures[process] = exc
-        if not failures:
-            return
-        self.undo(current, applied)
-        # After the undo, so that no task of the previous release is left without its image; and
-        # only an image this run built (a settings change runs the previous release's image).
-        if self.result["built"]:
-            self._forget(image)
-        first = next(iter(failures))
-        self.fail("; ".join(f"{process}: {exc}" for process, exc in failures.items())
-                  + ". Every process is back on the previous release.", task_log=failures[first].log)
-
-    def undo(self, current: dict, applied: dict) -> None:
-        """Every process this run changed back as it was: new ones removed, updated ones restored
-        (Swarm already rolled back the ones that failed; the ones that converged roll back here)."""
-        restored = []
-        for process, service_id in applied.items():
-            if process not in current:
-                with contextlib.suppress(deploy.NotFound):
-                    self.client.api.remove_service(service_id)
-                continue
-            previous = current[process]["Spec"]
-            if self.client.api.inspect_service(service_id)["Spec"] != previous:
-                deploy.restore(self.client, service_id, previous)
-                restored.append((process, service_id))
-        for process, service_id in restored:
-            replicas = current[process]["Spec"]["Mode"].get("Replicated", {}).get("Replicas", 1)
-            try:
-                deploy.wait_converged(self.client, service_id, replicas, True, self.p["wait_timeout"])
-            except deploy.DeployError as exc:
-                self.fail(f"{process}: putting it back on the previous release failed too: {exc}", task_log=exc.log)
+        """Apply every changed process and wait until all serve (deploy.rollout); one that fails puts
+        every process back on the previous release (one release for the whole app, as on Heroku)."""
+        changes = [(current.get(process), deploy.service_spec(desired)) for process, desired in to_apply.items()]
+        try:
+            deploy.rollout(self.client, self.name, changes, self.p["wait_timeout"])
+        except deploy.DeployError as exc:
+            # After the rollback, so that no task of the previous release is left without its image; and
+            # only an image this run built (a settings change runs the previous release's image).
+            if self.result["built"]:
+                self._forget(image)
+            self.fail(f"{exc}. Every process is back on the previous release.", task_log=exc.log)
 
     def _forget(self, image: str):
         # force: the tag goes even while stopped containers of a rolled-back update still use it.
@@ -898,6 +874,7 @@ class App:
             # which could not be removed while a job holds them.
             for svc in list(current.values()) + deploy.release_jobs(self.client, self.name):
                 self.client.api.remove_service(svc["ID"])
+            deploy.remove_surges(self.client, self.name)  # left by an interrupted rollout
             for old in history:
                 self._forget(old["image"])
             self.forget_dependencies()
@@ -925,14 +902,10 @@ class App:
         self.result.update(changed=True, reason=reason)
         if self.module.check_mode:
             self.module.exit_json(**self.result)
-        for svc, spec in changed.values():
-            deploy.update_spec(self.client, svc, spec)
-        for svc, spec in changed.values():
-            replicas = spec["Mode"].get("Replicated", {}).get("Replicas", 1)
-            try:
-                deploy.wait_converged(self.client, svc["ID"], replicas, True, self.p["wait_timeout"])
-            except deploy.DeployError as exc:
-                self.fail(str(exc), task_log=exc.log)
+        try:
+            deploy.rollout(self.client, self.name, list(changed.values()), self.p["wait_timeout"])
+        except deploy.DeployError as exc:
+            self.fail(str(exc), task_log=exc.log)
         self.module.exit_json(**self.result)
 
     def restarted(self):

@@ -10,7 +10,7 @@ of services and of config-var secrets), so a restarted controller picks up where
 Each tick (every QODDI_CONTROLLER_INTERVAL seconds), for every app:
 - applies config vars changed with qoddi_env once their restart is due: the Procfile's release
   command first (a config change is a new release, as on Heroku), then one rolling update
-  (start-first, health-checked) per service, however many variables changed. The release command
+  (deploy.rollout, as qoddi_app's) per service, however many variables changed. The release command
   runs as a Swarm job that later ticks follow, never waited for: no app's duty waits for another's;
 - restarts services whose oldest task is older than QODDI_MAX_AGE (24 h, like Heroku's daily
   restart: local writes never live longer);
@@ -44,6 +44,8 @@ LABEL = deploy.LABEL
 # The controller holds an app's lock for one tick's work on it (never for a release job's whole run):
 # should it be stopped meanwhile (a role run updating its service), the app's deploys wait this long.
 LOCK_TTL = 120
+# A rollout (deploy.rollout) runs within one tick, under the app's lock: bounded well inside its expiry.
+ROLLOUT_TIMEOUT = 90
 log = certificates.log  # one format for every line the controller writes
 
 
@@ -60,10 +62,9 @@ class Controller:
         self.max_age = max_age
         self.age_check_every = age_check_every
         self.next_age_check = 0.0
-        # {service id: variables version} whose rolling update Swarm rolled back: not retried until
+        # {service id: variables version} whose rollout failed and was rolled back: not retried until
         # the variables change again (a restart loop helps nobody). Lost on restart: one more try.
         self.rolled_back: dict[str, int] = {}
-        self.applying: dict[str, int] = {}
 
     def tick(self, now: float | None = None) -> None:
         now = now if now is not None else time.time()
@@ -82,7 +83,6 @@ class Controller:
             # One app's trouble (an update conflict, a label edited by hand) must not stop the others.
             try:
                 history = variables.get(app, [])
-                self.watch_rollbacks(app, services, history)
                 due = env.restart_due(history, services)
                 if due is not None and due <= now:
                     self.apply_variables(app, services, history, due, now, jobs.get(app, []))
@@ -124,11 +124,19 @@ class Controller:
             return
         log(f"restart {app}: config vars changed ({', '.join(keys)}; now version {head}), due {now - due:.1f} s ago "
             f"({', '.join(s['Spec']['Name'] for s in waiting)})")
+        changes = []
         for service in waiting:
             spec = env.with_variables(json.loads(json.dumps(service["Spec"])), history)
             spec["Labels"][LABEL + "release.env.seq"] = str(head)
-            deploy.update_spec(self.client, service, spec)
-            self.applying[service["ID"]] = head
+            changes.append((service, spec))
+        try:
+            # The rollout qoddi_app runs: a surge for the web process, gated on the tasks' ready lines.
+            deploy.rollout(self.client, app, changes, ROLLOUT_TIMEOUT)
+        except deploy.DeployError as exc:
+            for service in waiting:
+                self.rolled_back[service["ID"]] = head
+            log(f"restart {app}: the new tasks did not serve ({exc}); the app keeps its previous config vars "
+                "until they change again or qoddi_app runs")
 
     def release(self, app: str, services: list[dict], history: list, head: int, now: float, jobs: list[dict]) -> bool:
         """Heroku's rule: new config vars make a new release, whose release command runs first (a new
@@ -213,21 +221,10 @@ class Controller:
         # The job's exited container too, which Swarm leaves behind (deploy.remove_job).
         deploy.remove_job(self.client, job["ID"])
 
-    def watch_rollbacks(self, app: str, services: list[dict], history: list) -> None:
-        for service in services:
-            wanted = self.applying.get(service["ID"])
-            if wanted is None or self.busy(service):
-                continue
-            state = (service.get("UpdateStatus") or {}).get("State")
-            del self.applying[service["ID"]]
-            if state == "rollback_completed" and env.applied_seq(service) < wanted:
-                self.rolled_back[service["ID"]] = wanted
-                log(f"restart {service['Spec']['Name']}: the new tasks did not become healthy, Swarm rolled back; "
-                    f"the app keeps its previous config vars until they change again or qoddi_app runs")
-
     def restart_old(self, app: str, services: list[dict], history: list, now: float) -> None:
+        changes, why = [], []
         for service in services:
-            if self.busy(service) or service["ID"] in self.applying:
+            if self.busy(service):
                 continue
             running = [task for task in self.client.api.tasks(filters={"service": service["ID"]})
                        if task["Status"]["State"] == "running" and task.get("DesiredState") == "running"]
@@ -236,11 +233,19 @@ class Controller:
             oldest = max(age_seconds(task["CreatedAt"], now) for task in running)
             if oldest <= self.max_age:
                 continue
-            spec = deploy.force_restart(env.with_variables(json.loads(json.dumps(service["Spec"])), history))
-            with lock.held(self.client, app, lock.holder("the controller restarting old tasks"), 0, ttl=LOCK_TTL):
-                deploy.update_spec(self.client, service, spec)
-            log(f"restart {service['Spec']['Name']}: its oldest task is {oldest / 3600:.1f} h old "
-                f"(maximum {self.max_age / 3600:.1f} h)")
+            spec = env.with_variables(json.loads(json.dumps(service["Spec"])), history)
+            changes.append((service, deploy.force_restart(spec)))
+            why.append(f"restart {service['Spec']['Name']}: its oldest task is {oldest / 3600:.1f} h old "
+                       f"(maximum {self.max_age / 3600:.1f} h)")
+        if not changes:
+            return
+        for line in why:
+            log(line)
+        with lock.held(self.client, app, lock.holder("the controller restarting old tasks"), 0, ttl=LOCK_TTL):
+            try:
+                deploy.rollout(self.client, app, changes, ROLLOUT_TIMEOUT)
+            except deploy.DeployError as exc:
+                log(f"restart {app}: the new tasks did not serve ({exc}); the previous tasks serve on")
 
     def collect(self, app: str, history: list, services: list[dict]) -> None:
         removed = []

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import http.server
+import os
+import signal
 import subprocess
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -31,7 +34,7 @@ def test_desired_web_service_has_port_dyno_and_release_labels():
     assert web["env"]["PORT"] == "5000" and web["env"]["WEB_CONCURRENCY"] == "2"
     assert web["env"]["DYNO"] == "web.{{.Task.Slot}}"
     assert web["labels"]["org.qoddi.release"] == "3"
-    assert web["command"][:2] == ["bash", "-c"] and web["command"][-2:] == ["10", "gunicorn blog.wsgi"]
+    assert web["command"][:2] == ["bash", "-c"] and web["command"][-3:] == ["10", "gunicorn blog.wsgi", "/healthz"]
 
 
 def test_other_processes_get_no_port_and_no_health_check():
@@ -87,24 +90,74 @@ def server():
     httpd.shutdown()
 
 
+def _supervise(server_port: int, path: str, seconds: float) -> str:
+    """What the supervisor of a task whose app is the test server prints within ``seconds``."""
+    proc = subprocess.Popen(deploy.run_command("sleep 60", 0, path), env={"PORT": str(server_port)},
+                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the app and the probe too, which hold the pipe
+    return proc.communicate(timeout=10)[0]
+
+
 @pytest.mark.parametrize(("status", "healthy"), [(200, True), (302, True), (400, True), (500, False), (503, False)])
-def test_health_probe_against_a_real_server(server, status, healthy):
-    # The probe is the command Docker runs inside the task; here it runs against a real HTTP server.
-    probe = deploy.health_test(f"/{status}")
-    assert probe[:3] == ["CMD", "bash", "-c"]
-    result = subprocess.run(probe[1:], env={"PORT": str(server)}, timeout=30, check=False)
-    assert (result.returncode == 0) is healthy
+def test_the_supervisor_says_ready_once_its_app_answers_below_500(server, status, healthy):
+    # No Docker health check: the task's supervisor probes its own app (bash /dev/tcp), here a real server.
+    out = _supervise(server, f"/{status}", 2)
+    assert (deploy.READY_MARK in out) is healthy, out
+    assert out.count(deploy.READY_MARK) <= 1
 
 
-def test_health_probe_fails_when_nothing_listens():
-    probe = deploy.health_test("/")
-    result = subprocess.run(probe[1:], env={"PORT": "1"}, timeout=30, check=False, stderr=subprocess.DEVNULL)
-    assert result.returncode != 0
+def test_the_supervisor_waits_while_nothing_listens():
+    assert deploy.READY_MARK not in _supervise(1, "/", 1)
 
 
-def test_health_probe_path_is_quoted_for_the_shell(server):
-    probe = deploy.health_test("/200; exit 0 #")
-    assert "'/200; exit 0 #'" in probe[3]
+def test_the_probed_path_is_data_not_shell(server, tmp_path):
+    marker = tmp_path / "ran"
+    _supervise(server, f"/200$(touch {marker})`touch {marker}`", 1)
+    assert not marker.exists()
+
+
+def test_ready_lines_are_told_apart_by_task_whatever_node_ran_it():
+    # service_logs(details=True, timestamps=True) through the manager: the details name node and task.
+    lines = [
+        "2026-11-30T09:00:00.1Z com.docker.swarm.node.id=n1,com.docker.swarm.service.id=s,"
+        "com.docker.swarm.task.id=t1 qoddi: ready in 812 ms",
+        "2026-11-30T09:00:00.2Z com.docker.swarm.node.id=n2,com.docker.swarm.service.id=s,"
+        "com.docker.swarm.task.id=t2 [INFO] Booting worker",
+        "2026-11-30T09:00:00.3Z com.docker.swarm.node.id=n2,com.docker.swarm.service.id=s,"
+        "com.docker.swarm.task.id=t3 echo qoddi: ready in 1 ms",  # an app's own line, not the mark
+        "2026-11-30T09:00:00.4Z com.docker.swarm.node.id=n3,com.docker.swarm.service.id=s,"
+        "com.docker.swarm.task.id=t4 qoddi: ready in 1200 ms",
+        "garbage",
+    ]
+    assert deploy.ready_tasks(lines) == {"t1", "t4"}
+
+
+def test_the_surge_serves_under_the_web_service_name_and_is_no_process():
+    spec = deploy.service_spec(_desired())
+    surge = deploy.surge_spec(spec)
+    assert surge["Name"] == "blog--next"
+    assert "org.qoddi.process" not in surge["Labels"] and surge["Labels"]["org.qoddi.surge"] == "blog"
+    assert all(net["Aliases"] == ["blog"] for net in surge["TaskTemplate"]["Networks"])
+    assert surge["TaskTemplate"]["ContainerSpec"] == spec["TaskTemplate"]["ContainerSpec"]
+    assert not spec["TaskTemplate"]["Networks"][0].get("Aliases")  # the original is untouched
+
+
+def test_web_services_have_no_docker_health_check_but_a_probed_path():
+    spec = deploy.service_spec(_desired())
+    assert "Healthcheck" not in spec["TaskTemplate"]["ContainerSpec"]
+    assert deploy.health_path_of(spec) == "/healthz"
+    assert deploy.health_path_of(deploy.service_spec(_desired(process="worker", command="celery"))) == ""
+    assert deploy.health_path_of(deploy.service_spec(_desired(health_path=None))) == ""
+
+
+def test_the_edge_forgets_stopped_tasks_within_the_bound_the_rollout_waits_for():
+    template = (Path(__file__).parents[4] / "roles/haproxy/templates/haproxy.cfg.j2").read_text()
+    resolvers = template.split("resolvers docker", 1)[1].split("\n\n", 1)[0]
+    assert f"timeout resolve {deploy.EDGE_RESOLVE_SECONDS}s" in resolvers
+    assert f"hold obsolete {deploy.EDGE_HOLD_OBSOLETE_SECONDS}s" in resolvers
 
 
 def test_a_task_is_of_the_template_it_was_made_from_whatever_swarm_added():
@@ -116,7 +169,6 @@ def test_a_task_is_of_the_template_it_was_made_from_whatever_swarm_added():
 
 
 def test_the_supervisor_lets_a_stopped_task_drain_then_passes_sigterm_on(tmp_path):
-    import signal
     import time
 
     marker = tmp_path / "got-term"
