@@ -582,7 +582,7 @@ def rollout(client, app: str, changes: list[tuple[dict | None, dict]], timeout: 
 def _failure(failed: dict[str, DeployError]) -> DeployError:
     first = next(iter(failed.values()))
     return DeployError("; ".join(f"{name}: {exc}" for name, exc in failed.items()) + ". The new release was rolled "
-                       "back; the previous release keeps serving", first.log)
+                       "back: every process is back on the previous release, which keeps serving", first.log)
 
 
 def _undo(client, applied: list, timeout: int) -> None:

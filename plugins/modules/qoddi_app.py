@@ -837,7 +837,7 @@ class App:
             # only an image this run built (a settings change runs the previous release's image).
             if self.result["built"]:
                 self._forget(image)
-            self.fail(f"{exc}. Every process is back on the previous release.", task_log=exc.log)
+            self.fail(f"{exc}.", task_log=exc.log)
 
     def _forget(self, image: str):
         # force: the tag goes even while stopped containers of a rolled-back update still use it.
