@@ -160,7 +160,7 @@ class EdgeFollower:
                 delay = retry_delay(self.failures[domain])
                 self.order_after[domain] = now + delay
                 log(f"edge: the certificate of {domain} could not be ordered (the default certificate serves it "
-                    f"meanwhile; next try in {delay:g} s): {exc}")
+                    f"meanwhile; next try in {delay:g} s): {type(exc).__name__} {exc}")
                 continue
             certificates.write_atomic(os.path.join(self.acme_dir, domain + ".crt"), chain)
             self.order_after.pop(domain, None)
@@ -200,7 +200,8 @@ class EdgeFollower:
         if result.exit_code != 0:
             lines = result.output.decode(errors="replace").splitlines()
             output = " ".join(" ".join(line.split()) for line in lines if "ALERT" in line) or " ".join(lines)
-            log(f"edge: HAProxy refused the new routes, the edge keeps its last good configuration: {output}")
+            log(f"edge: HAProxy refused the new routes (exit {result.exit_code}), the edge keeps its last good "
+                f"configuration: {output}")
             return False
         return True
 
