@@ -14,6 +14,7 @@ release command runs to completion as a one-off job before any service changes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -21,10 +22,11 @@ import time
 import uuid
 
 try:
+    from docker import errors as docker_errors
     from docker import types
     from docker.errors import NotFound
 except ImportError:  # pragma: no cover - the module reports the missing SDK
-    types = None
+    types = docker_errors = None
     NotFound = Exception
 
 LABEL = "org.qoddi."
@@ -664,7 +666,9 @@ def run_release_beside(client, app: str, command: str, image: str, release: int,
     container = api.create_container(
         image, command=["sleep", str(timeout)], labels={LABEL + "app": app, LABEL + "job": "release"},
         name=f"{app}--release-{release}-{uuid.uuid4().hex[:8]}",
-        host_config=api.create_host_config(network_mode=f"container:{neighbour}"))["Id"]
+        # Removed by the engine once stopped: the run does not wait for it, and a killed run's goes too
+        # (its `sleep` ends after ``timeout``).
+        host_config=api.create_host_config(network_mode=f"container:{neighbour}", auto_remove=True))["Id"]
     log: list[str] = []
     try:
         api.start(container)
@@ -679,9 +683,11 @@ def run_release_beside(client, app: str, command: str, image: str, release: int,
         code = api.exec_inspect(exec_id)["ExitCode"]
     finally:
         try:
-            api.remove_container(container, force=True)
-        except NotFound:
-            pass
+            api.kill(container)
+        except docker_errors.APIError:
+            # Not running: never started (the engine removes only containers that ran), or removed already.
+            with contextlib.suppress(docker_errors.APIError):
+                api.remove_container(container, force=True)
         api.timeout = previous_timeout
     log = log[-200:]
     if code != 0:

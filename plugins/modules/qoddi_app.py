@@ -278,7 +278,11 @@ warnings_build:
   type: list
   elements: str
 timings:
-  description: Seconds each phase of this run took (C(build), C(release), C(rollout)), for the phases that ran.
+  description:
+    - Seconds each phase of this run took (C(build), C(release), C(rollout)), for the phases that ran.
+    - Within C(build), C(build_image) is the image builder's part and C(build_hooks) the build hooks' (or the
+      copy of collectstatic's output they were spared); C(read_env) is the reading of the config vars' values,
+      for the hooks or the release command.
   returned: always
   type: dict
   sample: {build: 3.1, release: 1.8, rollout: 2.4}
@@ -575,12 +579,15 @@ class App:
                 extra[".qoddi/Dockerfile"] = text.encode()
                 # With hooks, the release's labels go on the image the hooks commit: the builder would add
                 # one step (a container and a commit) per label.
-                image_id, build_log = build_image(self.client, context_tar(workdir, extra, prefix=APP_PREFIX),
-                                                  None if with_hooks else tag, dockerfile=".qoddi/Dockerfile",
-                                                  labels=None if with_hooks else labels, timeout=self.p["wait_timeout"])
+                with self.timed("build_image"):
+                    image_id, build_log = build_image(self.client, context_tar(workdir, extra, prefix=APP_PREFIX),
+                                                      None if with_hooks else tag, dockerfile=".qoddi/Dockerfile",
+                                                      labels=None if with_hooks else labels,
+                                                      timeout=self.p["wait_timeout"])
                 log += build_log
                 if with_hooks:
-                    image_id, hooks_log = self.run_hooks(spec, image_id, tag, pair["build"], labels, workdir)
+                    with self.timed("build_hooks"):
+                        image_id, hooks_log = self.run_hooks(spec, image_id, tag, pair["build"], labels, workdir)
                     log += hooks_log
             except BuildError as exc:
                 self.fail(f"{exc}. The running release is unchanged. Last lines of the build log:\n"
