@@ -19,7 +19,7 @@ import os
 import socket
 import time
 
-from ansible_collections.qoddi.paas.plugins.module_utils._deploy import LABEL
+from ansible_collections.qoddi.paas.plugins.module_utils._conventions import Label
 
 try:
     from docker.errors import APIError, NotFound
@@ -52,16 +52,16 @@ def _iso(epoch: float) -> str:
 
 def describe(app: str, labels: dict, now: float) -> str:
     """The message of a run that could not get the lock: who changes the app, since when, what to do."""
-    since = float(labels.get(LABEL + "lock.since", 0) or 0)
-    expires = float(labels.get(LABEL + "lock.expires", 0) or 0)
-    return (f"app {app} is being changed by {labels.get(LABEL + 'lock.holder', 'an unknown run')} since "
+    since = float(labels.get(Label.LOCK_SINCE, 0) or 0)
+    expires = float(labels.get(Label.LOCK_EXPIRES, 0) or 0)
+    return (f"app {app} is being changed by {labels.get(Label.LOCK_HOLDER, 'an unknown run')} since "
             f"{_iso(since)} ({now - since:.0f} s ago); try again when that run has finished. If that run was "
             f"killed, its lock expires at {_iso(expires)}, or remove the Swarm config {lock_name(app)} "
             f"(docker config rm {lock_name(app)}) once sure that nothing changes the app")
 
 
 def expired(labels: dict, now: float) -> bool:
-    return float(labels.get(LABEL + "lock.expires", 0) or 0) <= now
+    return float(labels.get(Label.LOCK_EXPIRES, 0) or 0) <= now
 
 
 def _existing(client, app: str) -> dict | None:
@@ -74,8 +74,8 @@ def _existing(client, app: str) -> dict | None:
 def try_take(client, app: str, who: str, ttl: float = DEFAULT_TTL, now: float | None = None) -> str | dict:
     """Take the lock: its config's id, or the labels of the lock someone else holds."""
     now = time.time() if now is None else now
-    labels = {LABEL + "app": app, LABEL + "lock.holder": who, LABEL + "lock.since": f"{now:.0f}",
-              LABEL + "lock.expires": f"{now + ttl:.0f}"}
+    labels = {Label.APP: app, Label.LOCK_HOLDER: who, Label.LOCK_SINCE: f"{now:.0f}",
+              Label.LOCK_EXPIRES: f"{now + ttl:.0f}"}
     try:
         return client.api.create_config(lock_name(app), who.encode(), labels=labels)["ID"]
     except APIError as exc:

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-IMAGE_LABEL = "org.qoddi.image"
+from ansible_collections.qoddi.paas.plugins.module_utils._conventions import Label
 
 
 def summarize_swarm(info: dict) -> dict:
@@ -51,11 +51,11 @@ def summarize_images(images: list) -> list:
         labels = (attrs.get("Config") or {}).get("Labels") or {}
         tags = attrs.get("RepoTags") or []
         out.append({
-            "image": labels.get(IMAGE_LABEL),
+            "image": labels.get(Label.IMAGE),
             "tags": sorted(tags),
             "id": attrs.get("Id"),
-            "source": labels.get("org.qoddi.source", "registry"),
-            "python": labels.get("org.qoddi.python"),
+            "source": labels.get(Label.SOURCE, "registry"),
+            "python": labels.get(Label.PYTHON),
             "size_mb": round((attrs.get("Size") or 0) / 1e6, 1),
         })
     return sorted(out, key=lambda i: (i["image"] or "", i["tags"]))

@@ -18,7 +18,7 @@ import time
 
 from ansible_collections.qoddi.paas.plugins.module_utils._build import BuildError, build_image, context_tar, tail
 from ansible_collections.qoddi.paas.plugins.module_utils._buildpack import _version_key as version_key
-from ansible_collections.qoddi.paas.plugins.module_utils._deploy import LABEL
+from ansible_collections.qoddi.paas.plugins.module_utils._conventions import Label
 
 try:
     from docker.errors import DockerException, ImageNotFound
@@ -49,8 +49,8 @@ def present(client, offer: dict | None = None) -> dict[str, dict[str, str]]:
     found: dict[str, dict[str, tuple[str, str]]] = {}
     # App images inherit the python image's labels; asking for the exact kind leaves them out.
     for kind in KINDS:
-        for image in client.images.list(filters={"label": f"{LABEL}image={kind}"}):
-            version = (image.attrs["Config"].get("Labels") or {}).get(LABEL + "python")
+        for image in client.images.list(filters={"label": f"{Label.IMAGE}={kind}"}):
+            version = (image.attrs["Config"].get("Labels") or {}).get(Label.PYTHON)
             if not image.tags or not version:
                 continue
             best = found.setdefault(version, {}).get(ROLES[kind])
@@ -162,7 +162,7 @@ def _ensure_base(client, local: dict, offer: dict, run_command, get_bin_path, lo
         log.extend(tail(lines, 3))
         repository, tag = local["base"].rsplit(":", 1)
         client.api.import_image(src=tree_tar, repository=repository, tag=tag,
-                                changes=['CMD ["bash"]', "LABEL org.qoddi.image=debian"])
+                                changes=['CMD ["bash"]', f"LABEL {Label.IMAGE}=debian"])
 
 
 def _scratch(build_dir: str) -> str:

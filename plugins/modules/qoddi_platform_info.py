@@ -112,8 +112,8 @@ from ansible_collections.qoddi.paas.plugins.module_utils._client import (
     docker_argument_spec,
     docker_client,
 )
+from ansible_collections.qoddi.paas.plugins.module_utils._conventions import Label
 from ansible_collections.qoddi.paas.plugins.module_utils._platform import (
-    IMAGE_LABEL,
     summarize_images,
     summarize_node,
     summarize_swarm,
@@ -131,7 +131,7 @@ def main():
         if swarm["active"] and swarm["is_manager"]:
             nodes = [summarize_node(n.attrs) for n in client.nodes.list()]
         # Tagged images only: the build stages of app images are left untagged (dangling).
-        images = [i.attrs for i in client.images.list(filters={"label": IMAGE_LABEL, "dangling": False})]
+        images = [i.attrs for i in client.images.list(filters={"label": Label.IMAGE, "dangling": False})]
     except DockerException as exc:
         module.fail_json(msg=f"Reading the platform's state failed: {exc}")
     module.exit_json(

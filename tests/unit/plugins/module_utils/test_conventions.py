@@ -1,0 +1,43 @@
+# Copyright (c) qoddi.paas contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
+from __future__ import annotations
+
+import pathlib
+import re
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.qoddi.paas.plugins.filter.conventions import label as label_filter
+from ansible_collections.qoddi.paas.plugins.module_utils import _conventions as conventions
+
+ROOT = pathlib.Path(__file__).resolve().parents[4]
+
+
+def test_label_names_a_known_key_and_refuses_a_typo():
+    assert conventions.label("env.seq") == conventions.Label.ENV_SEQ == "org.qoddi.env.seq"
+    with pytest.raises(AnsibleFilterError, match="org.qoddi.evn.seq is not a label"):
+        label_filter("evn.seq")
+
+
+@pytest.mark.parametrize("name, ok", [("web", True), ("a", True), ("my-app2", True), ("my--app", False),
+                                      ("my-app-", False), ("2app", False), ("App", False), ("a" * 31, False)])
+def test_names(name, ok):
+    assert conventions.name_ok(name) is ok
+
+
+def test_roles_get_every_convention():
+    facts = conventions.as_dict()
+    assert facts["labels"]["component"] == "org.qoddi.component"
+    assert facts["edge_network"] == "qoddi--edge" and facts["web_port"] == 5000
+    assert facts["sizes"]["S"] == {"cpus": 0.5, "memory_mb": 512}
+
+
+def test_no_label_key_is_spelled_out_in_python_code():
+    """The conventions module owns every org.qoddi.* key: python code refers to conventions.Label."""
+    spelled = re.compile(r"""["']org\.qoddi\.[a-z]|\b(?:LABEL|L) \+ ["']""")
+    offenders = [f"{path.relative_to(ROOT)}:{number}"
+                 for path in [*ROOT.glob("plugins/**/*.py"), *ROOT.glob("roles/*/files/*.py")]
+                 if path.name != "_conventions.py"
+                 for number, line in enumerate(path.read_text().splitlines(), 1) if spelled.search(line)]
+    assert not offenders, offenders
