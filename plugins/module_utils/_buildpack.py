@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+from ansible_collections.qoddi.paas.plugins.module_utils._conventions import APP_UID, WEB_PORT, Label
 from ansible_collections.qoddi.paas.plugins.module_utils._static import collect_command
 
 
@@ -469,26 +470,26 @@ def dockerfile(spec: AppSpec, builder_image: str, runtime_image: str, *, ca_bund
         "# The app's config vars: exported by every bash the platform starts (see ENV_SCRIPT in _buildpack).",
         "COPY .qoddi/env.sh /etc/qoddi/env.sh",
         "# The runtime image may lack useradd; USER takes the numeric id either way.",
-        "RUN (useradd --system --uid 10001 --home /app app || true) \\",
+        f"RUN (useradd --system --uid {APP_UID} --home /app app || true) \\",
         "  && echo '. /etc/qoddi/env.sh' >> /etc/bash.bashrc",
         "# gunicorn reads these without flags: bind 0.0.0.0:$PORT, trust the router's X-Forwarded-*, log requests.",
         "ENV PATH=/opt/venv/bin:$PATH VIRTUAL_ENV=/opt/venv PYTHONUNBUFFERED=1 PYTHONPATH=/app LANG=C.UTF-8 "
-        "PORT=5000 FORWARDED_ALLOW_IPS=* GUNICORN_CMD_ARGS=--access-logfile=-",
+        f"PORT={WEB_PORT} FORWARDED_ALLOW_IPS=* GUNICORN_CMD_ARGS=--access-logfile=-",
         "ENV HOME=/app BASH_ENV=/etc/qoddi/env.sh",
         "COPY --from=build /opt/venv /opt/venv",
         "# What pip read or wrote under /app (requirements files, local packages and their egg-info).",
         "# The app may write to its directory, as on Heroku (lost at every restart), but not to its packages.",
-        "COPY --from=build --chown=10001:10001 /app /app",
+        f"COPY --from=build --chown={APP_UID}:{APP_UID} /app /app",
         "WORKDIR /app",
         "# org.qoddi.image overrides the label inherited from the python image: this is an app, not a base.",
-        f"LABEL org.qoddi.image=\"app\" org.qoddi.python={json.dumps(spec.python_version)} "
-        f"org.qoddi.django={json.dumps('true' if spec.django else 'false')}",
-        "USER 10001",
-        "EXPOSE 5000",
+        f"LABEL {Label.IMAGE}=\"app\" {Label.PYTHON}={json.dumps(spec.python_version)} "
+        f"{Label.DJANGO}={json.dumps('true' if spec.django else 'false')}",
+        f"USER {APP_UID}",
+        f"EXPOSE {WEB_PORT}",
         "# The platform starts each process as bash -c \"<Procfile command>\".",
         'CMD ["bash"]',
         "# The code last: everything above is the same from one code change to the next.",
-        f"COPY --chown=10001:10001 {_APP} /app/",
+        f"COPY --chown={APP_UID}:{APP_UID} {_APP} /app/",
         "",
     ]
     return "\n".join(lines)

@@ -33,6 +33,7 @@ class Label:
     ENV_SEQ = PREFIX + "env.seq"  # the config-vars version a service mounts
     RELEASE_ENV_SEQ = PREFIX + "release.env.seq"  # the version its release command last ran with
     JOB = PREFIX + "job"  # one-off services: release jobs, config-var readers
+    SURGE = PREFIX + "surge"  # a rollout's surge service <app>--next (its web process's name)
     # Release images (qoddi_app) and the images role's images.
     PROCESSES = PREFIX + "processes"
     PROCFILE = PREFIX + "procfile"
@@ -41,6 +42,10 @@ class Label:
     IMAGE = PREFIX + "image"
     SOURCE = PREFIX + "source"
     SUITE = PREFIX + "suite"
+    # What collectstatic's output depended on (a release image's), to reuse it while unchanged.
+    STATIC_KEY = PREFIX + "static.key"
+    STATIC_INPUTS = PREFIX + "static.inputs"
+    STATIC_PATHS = PREFIX + "static.paths"
     # Datastores (qoddi_db).
     DATASTORE = PREFIX + "datastore"
     VERSION = PREFIX + "version"

@@ -21,11 +21,11 @@ import tarfile
 import time
 import urllib.parse
 
-from ansible_collections.qoddi.paas.plugins.module_utils import _deploy as deploy
+from ansible_collections.qoddi.paas.plugins.module_utils import _conventions as conventions
 from ansible_collections.qoddi.paas.plugins.module_utils import _env as env
 from ansible_collections.qoddi.paas.plugins.module_utils import _swarm as swarm
+from ansible_collections.qoddi.paas.plugins.module_utils._conventions import Label
 
-LABEL = deploy.LABEL
 DEFAULT_USER = "qoddi"
 # Exports the datastore's config vars (POSIX sh: the engines' images may have nothing else), then
 # runs the engine's entrypoint and command given as arguments.
@@ -106,12 +106,12 @@ def parse_links(text: str) -> dict[str, str]:
 def desired_service(name: str, stack: str, engine: str, spec: dict, image: str, source: str, size: str,
                     node_id: str, history: list, links: dict[str, str] | None = None) -> swarm.ServiceSpec:
     """The datastore's service, as every setting the platform decides (compared with what runs by _swarm)."""
-    cpus, memory = deploy.SIZES[size]
+    cpus, memory = conventions.SIZES[size]
     # links: the apps holding this datastore's URL, so that a new password reaches all of them.
-    labels = {LABEL + "app": name, LABEL + "stack": stack, LABEL + "datastore": engine,
-              LABEL + "version": str(per_source(spec["versions"], source)), LABEL + "node": node_id,
-              LABEL + "links": ",".join(f"{app}={var}" for app, var in sorted((links or {}).items())),
-              LABEL + "env.seq": str(env.head(history))}
+    labels = {Label.APP: name, Label.STACK: stack, Label.DATASTORE: engine,
+              Label.VERSION: str(per_source(spec["versions"], source)), Label.NODE: node_id,
+              Label.LINKS: ",".join(f"{app}={var}" for app, var in sorted((links or {}).items())),
+              Label.ENV_SEQ: str(env.head(history))}
     health = None
     if spec.get("health"):
         health = {"test": ("CMD-SHELL", spec["health"]), "interval": 2, "timeout": 5, "retries": 3,
@@ -122,10 +122,10 @@ def desired_service(name: str, stack: str, engine: str, spec: dict, image: str, 
         labels=labels,
         command=("sh", "-c", PROLOGUE, "qoddi-datastore"),
         args=tuple(per_source(spec["run"], source)),
-        container_labels={LABEL + "app": name},
+        container_labels={Label.APP: name},
         secrets=tuple(env.references(history, uid="0", mode=0o444)),
         mounts=({"type": "volume", "source": volume_name(name), "target": spec["data_path"],
-                 "labels": {LABEL + "datastore": name}},),
+                 "labels": {Label.DATASTORE: name}},),
         health=health,
         stop_grace=60,  # a database flushes and checkpoints before it stops
         cpus=cpus,
@@ -133,7 +133,7 @@ def desired_service(name: str, stack: str, engine: str, spec: dict, image: str, 
         restart_delay=2,
         # The volume lives on one node: the task must always come back to it.
         constraints=(f"node.id=={node_id}",),
-        networks=(deploy.network_name(stack),),
+        networks=(conventions.network_name(stack),),
         replicas=1,
         # Two servers cannot share one data directory: the old task stops before the new one starts.
         update={"parallelism": 1, "order": "stop-first", "failure_action": "rollback", "monitor": 5},

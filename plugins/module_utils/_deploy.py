@@ -17,9 +17,19 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import re
 import time
 import uuid
+
+# The conventions every reader of the cluster shares (names, sizes, port, networks, labels).
+from ansible_collections.qoddi.paas.plugins.module_utils._conventions import (
+    EDGE_NETWORK,
+    SIZES,
+    WEB_PORT,
+    Label,
+    network_name,
+    service_name,
+    web_concurrency,
+)
 
 try:
     from docker import errors as docker_errors
@@ -28,28 +38,6 @@ try:
 except ImportError:  # pragma: no cover - the module reports the missing SDK
     types = docker_errors = None
     NotFound = Exception
-
-LABEL = "org.qoddi."
-# App and stack names: they become host names in the stack (and parts of service names).
-NAME_RE = re.compile(r"^[a-z](?:[a-z0-9]|-(?!-)){0,29}$")
-
-
-def app_name_ok(name: str) -> bool:
-    """An app's (or a datastore's) name: NAME_RE, and no trailing hyphen (``--`` joins a name to its process)."""
-    return bool(NAME_RE.match(name)) and not name.endswith("-")
-
-
-WEB_PORT = 5000
-# Named plans, as on Qoddi/Heroku: CPU (cores) and memory (MiB) limits per task.
-SIZES = {
-    "XS": (0.25, 256),
-    "S": (0.5, 512),
-    "M": (1.0, 1024),
-    "L": (2.0, 2048),
-    "XL": (4.0, 4096),
-}
-# Variables the platform sets itself; users may not override them (qoddi_env refuses them).
-RESERVED_ENV = ("PORT", "DYNO", "QODDI_APP", "QODDI_PROCESS", "QODDI_RELEASE", "QODDI_REVISION")
 
 
 class DeployError(Exception):
@@ -60,11 +48,6 @@ class DeployError(Exception):
         self.log = log or []
 
 
-# The network the edge (HAProxy) shares with every app's web process. App and stack names cannot
-# hold "--", so no stack network can take this name.
-EDGE_NETWORK = "qoddi--edge"
-
-
 def procfile_label(processes: dict[str, str]) -> str:
     """The Procfile as a release image keeps it (label ``org.qoddi.procfile``): "type: command" lines."""
     return "\n".join(f"{kind}: {command}" for kind, command in processes.items())
@@ -73,21 +56,7 @@ def procfile_label(processes: dict[str, str]) -> str:
 def processes_of(client, image: str) -> dict[str, str]:
     """The Procfile of a release, read back from its image's label (qoddi_app, the controller)."""
     labels = client.api.inspect_image(image)["Config"].get("Labels") or {}
-    return dict(line.split(": ", 1) for line in labels.get(LABEL + "procfile", "").splitlines() if ": " in line)
-
-
-def network_name(stack: str) -> str:
-    return f"qoddi-{stack}"
-
-
-def service_name(app: str, process: str) -> str:
-    return app if process == "web" else f"{app}--{process}"
-
-
-def web_concurrency(size: str) -> int:
-    """Heroku's rule: min(2 x CPUs + 1, max(1, memory MB / 256))."""
-    cpus, memory = SIZES[size]
-    return max(1, min(int(2 * max(cpus, 1) + 1), max(1, memory // 256)))
+    return dict(line.split(": ", 1) for line in labels.get(Label.PROCFILE, "").splitlines() if ": " in line)
 
 
 def ensure_network(client, name: str) -> bool:
@@ -97,7 +66,7 @@ def ensure_network(client, name: str) -> bool:
         return False
     # encrypted: IPsec between nodes (the kernel must have ESP); attachable: consoles and jobs join it.
     client.networks.create(name, driver="overlay", attachable=True, scope="swarm",
-                           options={"encrypted": ""}, labels={LABEL + "network": name})
+                           options={"encrypted": ""}, labels={Label.NETWORK: name})
     return True
 
 
@@ -178,15 +147,15 @@ def desired_service(app: str, stack: str, process: str, command: str, image: str
     environment.update(QODDI_APP=app, QODDI_PROCESS=process, QODDI_RELEASE=str(release), QODDI_REVISION=revision,
                        DYNO=f"{process}.{{{{.Task.Slot}}}}")
     environment.setdefault("WEB_CONCURRENCY", str(web_concurrency(size)))
-    labels = {LABEL + "app": app, LABEL + "stack": stack, LABEL + "process": process,
-              LABEL + "release": str(release), LABEL + "revision": revision, LABEL + "env.seq": str(env_seq),
+    labels = {Label.APP: app, Label.STACK: stack, Label.PROCESS: process,
+              Label.RELEASE: str(release), Label.REVISION: revision, Label.ENV_SEQ: str(env_seq),
               # The variables the release command last ran with (the controller runs it too).
-              LABEL + "release.env.seq": str(env_seq)}
+              Label.RELEASE_ENV_SEQ: str(env_seq)}
     networks = [network_name(stack)]
     if process == "web":
         environment["PORT"] = str(WEB_PORT)
         # What the edge reads to route to this app: its custom domains and its health check.
-        labels.update({LABEL + "domains": ",".join(domains or []), LABEL + "health": health_path or ""})
+        labels.update({Label.DOMAINS: ",".join(domains or []), Label.HEALTH: health_path or ""})
         networks.append(EDGE_NETWORK)
     return {
         "name": service_name(app, process),
@@ -208,7 +177,7 @@ def desired_service(app: str, stack: str, process: str, command: str, image: str
 
 
 def spec_digest(desired: dict) -> str:
-    settings = dict(desired, secrets=None, labels=dict(desired["labels"], **{LABEL + "env.seq": None}))
+    settings = dict(desired, secrets=None, labels=dict(desired["labels"], **{Label.ENV_SEQ: None}))
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -219,8 +188,8 @@ def differs(current: dict, desired: dict) -> bool:
     labels = spec.get("Labels", {})
     replicas = spec.get("Mode", {}).get("Replicated", {}).get("Replicas")
     mounted = {ref["SecretName"] for ref in spec["TaskTemplate"]["ContainerSpec"].get("Secrets") or []}
-    return (labels.get(LABEL + "spec") != spec_digest(desired) or replicas != desired["replicas"]
-            or labels.get(LABEL + "env.seq") != desired["labels"][LABEL + "env.seq"]
+    return (labels.get(Label.SPEC) != spec_digest(desired) or replicas != desired["replicas"]
+            or labels.get(Label.ENV_SEQ) != desired["labels"][Label.ENV_SEQ]
             or mounted != {ref["SecretName"] for ref in desired["secrets"]})
 
 
@@ -229,7 +198,7 @@ def _service_kwargs(desired: dict) -> dict:
         image=desired["image"],
         command=desired["command"],
         env=[f"{key}={value}" for key, value in desired["env"].items()],
-        labels={LABEL + "app": desired["labels"][LABEL + "app"]},
+        labels={Label.APP: desired["labels"][Label.APP]},
         secrets=desired["secrets"] or None,
         # The drain, then 30 s for gunicorn to finish in-flight requests (what Heroku allows).
         stop_grace_period=(30 + WEB_DRAIN_SECONDS) * 1_000_000_000,
@@ -241,7 +210,7 @@ def _service_kwargs(desired: dict) -> dict:
     # triggers Swarm's own rollback. The rollout waits for the tasks' ready lines, not for the monitor.
     update = dict(parallelism=0, delay=0, order="start-first", failure_action="rollback",
                   monitor=MONITOR_SECONDS * 1_000_000_000, max_failure_ratio=0)
-    labels = dict(desired["labels"], **{LABEL + "spec": spec_digest(desired)})
+    labels = dict(desired["labels"], **{Label.SPEC: spec_digest(desired)})
     return dict(
         task_template=types.TaskTemplate(
             container_spec=container,
@@ -264,13 +233,13 @@ def current_services(client, app: str) -> dict[str, dict]:
     By the process label, not by ``org.qoddi.app`` alone: release jobs (qoddi_app's, the
     controller's) and a datastore's service carry that label too, and are not the app's processes.
     """
-    found = client.api.services(filters={"label": [f"{LABEL}app={app}", LABEL + "process"]})
-    return {svc["Spec"]["Labels"][LABEL + "process"]: svc for svc in found}
+    found = client.api.services(filters={"label": [f"{Label.APP}={app}", Label.PROCESS]})
+    return {svc["Spec"]["Labels"][Label.PROCESS]: svc for svc in found}
 
 
 def datastore_services(client, name: str) -> list[dict]:
     """The services of a datastore called ``name`` (qoddi_db labels them ``org.qoddi.datastore``)."""
-    return client.api.services(filters={"label": [f"{LABEL}app={name}", LABEL + "datastore"]})
+    return client.api.services(filters={"label": [f"{Label.APP}={name}", Label.DATASTORE]})
 
 
 def restore(client, service_id: str, spec: dict) -> None:
@@ -419,8 +388,8 @@ def surge_spec(spec: dict) -> dict:
     name = spec["Name"]
     surge["Name"] = name + SURGE_SUFFIX
     labels = {key: value for key, value in (spec.get("Labels") or {}).items()
-              if key in (LABEL + "app", LABEL + "stack", LABEL + "release")}
-    surge["Labels"] = dict(labels, **{LABEL + "surge": name})
+              if key in (Label.APP, Label.STACK, Label.RELEASE)}
+    surge["Labels"] = dict(labels, **{Label.SURGE: name})
     for network in surge["TaskTemplate"].get("Networks") or []:
         network["Aliases"] = [name]
     return surge
@@ -525,7 +494,7 @@ def wait_serving(client, watches: list[_Watch], timeout: int, guards: list[_Watc
 
 def remove_surges(client, app_label: str) -> None:
     """The surge services of an app (left by an interrupted rollout too)."""
-    for surge in client.api.services(filters={"label": [f"{LABEL}app={app_label}", LABEL + "surge"]}):
+    for surge in client.api.services(filters={"label": [f"{Label.APP}={app_label}", Label.SURGE]}):
         with _suppress_not_found():
             client.api.remove_service(surge["ID"])
 
@@ -664,7 +633,7 @@ def run_release_beside(client, app: str, command: str, image: str, release: int,
     previous_timeout = api.timeout
     api.timeout = timeout + 30
     container = api.create_container(
-        image, command=["sleep", str(timeout)], labels={LABEL + "app": app, LABEL + "job": "release"},
+        image, command=["sleep", str(timeout)], labels={Label.APP: app, Label.JOB: "release"},
         name=f"{app}--release-{release}-{uuid.uuid4().hex[:8]}",
         # Removed by the engine once stopped: the run does not wait for it, and a killed run's goes too
         # (its `sleep` ends after ``timeout``).
@@ -698,14 +667,14 @@ def run_release_beside(client, app: str, command: str, image: str, release: int,
 
 def release_jobs(client, app: str) -> list[dict]:
     """The app's release jobs (qoddi_app's and the controller's), by the label start_release gives them."""
-    return client.api.services(filters={"label": [f"{LABEL}app={app}", f"{LABEL}job=release"]})
+    return client.api.services(filters={"label": [f"{Label.APP}={app}", f"{Label.JOB}=release"]})
 
 
 def _release_containers_running(client, app: str) -> list[str]:
     """The app's release containers (run_release_beside) whose command still runs; the others, left by
     a run that was killed, are removed."""
     running = []
-    for found in client.api.containers(all=True, filters={"label": [f"{LABEL}app={app}", f"{LABEL}job=release"]}):
+    for found in client.api.containers(all=True, filters={"label": [f"{Label.APP}={app}", f"{Label.JOB}=release"]}):
         try:
             execs = client.api.inspect_container(found["Id"]).get("ExecIDs") or []
             if any(client.api.exec_inspect(exec_id).get("Running") for exec_id in execs):
@@ -758,7 +727,7 @@ def start_release(client, app: str, stack: str, command: str, image: str, secret
             networks=[types.NetworkAttachmentConfig(network_name(stack))],
         ),
         name=name,
-        labels={LABEL + "app": app, LABEL + "job": "release"},
+        labels={Label.APP: app, Label.JOB: "release"},
         # As the API spells it: the controller's SDK (Debian 12's docker 5.0) has no job modes.
         mode={"ReplicatedJob": {"MaxConcurrent": 1, "TotalCompletions": 1}},
     )["ID"]

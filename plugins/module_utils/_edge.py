@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ansible_collections.qoddi.paas.plugins.module_utils import _labels as label_rules
-from ansible_collections.qoddi.paas.plugins.module_utils._deploy import LABEL, NAME_RE, app_name_ok
+from ansible_collections.qoddi.paas.plugins.module_utils._conventions import NAME_RE, WEB_PORT, Label, name_ok
 
 # Swarm service names as qoddi_app makes them (the web process's is the app's name).
 _SERVICE_RE = NAME_RE
@@ -29,19 +29,19 @@ def label_problems(name: str, labels: dict, platform_domain: str) -> list[str]:
     for the other apps.
     """
     problems = []
-    app = labels.get(LABEL + "app", "")
-    if not app_name_ok(app):
-        problems.append(f"{LABEL}app {app!r} is not an app name")
+    app = labels.get(Label.APP, "")
+    if not name_ok(app):
+        problems.append(f"{Label.APP} {app!r} is not an app name")
     if not _SERVICE_RE.match(name):
         problems.append(f"the service name {name!r} is not an app name")
     if not label_rules.domain_ok(f"{app}.{platform_domain}"):
         problems.append(f"the default domain {app!r}.{platform_domain} is not a domain name")
-    for domain in labels.get(LABEL + "domains", "").split(","):
+    for domain in labels.get(Label.DOMAINS, "").split(","):
         if domain and not label_rules.domain_ok(domain):
-            problems.append(f"{LABEL}domains holds {domain!r}, which is not a domain name")
-    health = labels.get(LABEL + "health", "")
+            problems.append(f"{Label.DOMAINS} holds {domain!r}, which is not a domain name")
+    health = labels.get(Label.HEALTH, "")
     if health and (problem := label_rules.health_path_problem(health)):
-        problems.append(f"{LABEL}health {health!r} {problem}")
+        problems.append(f"{Label.HEALTH} {health!r} {problem}")
     return problems
 
 
@@ -58,9 +58,9 @@ def edge_routes(services: list, platform_domain: str, warn: Callable[[str], None
     for service in sorted(services, key=lambda s: (s.get("CreatedAt", ""), (s.get("Spec") or {}).get("Name", ""))):
         spec = service.get("Spec") or {}
         labels = spec.get("Labels") or {}
-        if labels.get(LABEL + "process") != "web" or not labels.get(LABEL + "app"):
+        if labels.get(Label.PROCESS) != "web" or not labels.get(Label.APP):
             continue
-        app = labels[LABEL + "app"]
+        app = labels[Label.APP]
         problems = label_problems(spec.get("Name", app), labels, platform_domain)
         if problems:
             warn(f"the app {app!r} is left out of the edge, as its service's labels hold values the edge "
@@ -68,7 +68,7 @@ def edge_routes(services: list, platform_domain: str, warn: Callable[[str], None
                  "Deploy it again with qoddi_app to fix them.")
             continue
         domains = []
-        for domain in [f"{app}.{platform_domain}"] + [d for d in labels.get(LABEL + "domains", "").split(",") if d]:
+        for domain in [f"{app}.{platform_domain}"] + [d for d in labels.get(Label.DOMAINS, "").split(",") if d]:
             if owner.setdefault(domain, app) == app:
                 domains.append(domain)
             else:
@@ -81,7 +81,7 @@ def edge_routes(services: list, platform_domain: str, warn: Callable[[str], None
             # HAProxy names: letters, digits, '-', '_', '.' and ':' are allowed; keep the app's name readable.
             "backend": f"app-{app}",
             "domains": domains,
-            "health": labels.get(LABEL + "health", ""),
+            "health": labels.get(Label.HEALTH, ""),
         })
     return sorted(routes, key=lambda route: route["app"])
 
@@ -118,6 +118,6 @@ def backends(routes: list, max_replicas: int) -> str:
             "    # failing one is checked every 500 ms (fastinter) until it is down.",
             "    default-server check inter 2s fastinter 500ms fall 2 rise 2 slowstart 10s"
             " resolvers docker resolve-prefer ipv4 init-addr last,none",
-            f"    server-template web {int(max_replicas)} tasks.{route['service']}:5000",
+            f"    server-template web {int(max_replicas)} tasks.{route['service']}:{WEB_PORT}",
         ]
     return "\n".join(out) + "\n"

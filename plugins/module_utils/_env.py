@@ -37,12 +37,15 @@ try:
 except ImportError:  # pragma: no cover - the module reports the missing SDK
     types = None
 
-from ansible_collections.qoddi.paas.plugins.module_utils._deploy import LABEL, RESERVED_ENV
+from ansible_collections.qoddi.paas.plugins.module_utils._conventions import (
+    APP_UID,
+    RESERVED_ENV,
+    RESERVED_PREFIX,
+    Label,
+)
 
 KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-RESERVED_PREFIX = "QODDI_"
 SECRET_DIR = "qoddi-env"
-APP_UID = "10001"  # the user the app image runs as (see _buildpack.dockerfile)
 _ITERATIONS = 20_000
 
 
@@ -102,17 +105,17 @@ class Version:
     @classmethod
     def of(cls, secret: dict) -> Version:
         labels = secret["Spec"].get("Labels") or {}
-        return cls(id=secret["ID"], name=secret["Spec"]["Name"], key=labels[LABEL + "env.key"],
-                   seq=int(labels.get(LABEL + "env.seq", 0)), due=float(labels.get(LABEL + "env.due", 0)),
-                   removed=labels.get(LABEL + "env.removed") == "true", digest=labels.get(LABEL + "env.digest", ""))
+        return cls(id=secret["ID"], name=secret["Spec"]["Name"], key=labels[Label.ENV_KEY],
+                   seq=int(labels.get(Label.ENV_SEQ, 0)), due=float(labels.get(Label.ENV_DUE, 0)),
+                   removed=labels.get(Label.ENV_REMOVED) == "true", digest=labels.get(Label.ENV_DIGEST, ""))
 
 
 def versions(client, app: str | None = None) -> dict[str, list[Version]]:
     """{app: its versions, oldest first}, for one app or every app."""
-    wanted = [f"{LABEL}app={app}"] if app else [LABEL + "app"]
+    wanted = [f"{Label.APP}={app}"] if app else [Label.APP]
     found: dict[str, list[Version]] = {}
-    for secret in client.api.secrets(filters={"label": wanted + [LABEL + "env.key"]}):
-        found.setdefault(secret["Spec"]["Labels"][LABEL + "app"], []).append(Version.of(secret))
+    for secret in client.api.secrets(filters={"label": wanted + [Label.ENV_KEY]}):
+        found.setdefault(secret["Spec"]["Labels"][Label.APP], []).append(Version.of(secret))
     return {name: sorted(vs, key=lambda v: v.seq) for name, vs in found.items()}
 
 
@@ -135,7 +138,7 @@ def head(history: list[Version]) -> int:
 
 
 def _seq_of(spec: dict) -> int:
-    return int((spec.get("Labels") or {}).get(LABEL + "env.seq", 0))
+    return int((spec.get("Labels") or {}).get(Label.ENV_SEQ, 0))
 
 
 def applied_seq(service: dict) -> int:
@@ -188,17 +191,17 @@ def write(client, app: str, history: list[Version], change: dict, due: float, se
         removed = key not in change["set"]
         # Swarm rejects empty secrets; a tombstone's content is never mounted.
         data = b"-" if removed else change["set"][key].encode()
-        labels = {LABEL + "app": app, LABEL + "env.key": key, LABEL + "env.seq": str(seq),
-                  LABEL + "env.due": f"{due:.0f}"}
+        labels = {Label.APP: app, Label.ENV_KEY: key, Label.ENV_SEQ: str(seq),
+                  Label.ENV_DUE: f"{due:.0f}"}
         if removed:
-            labels[LABEL + "env.removed"] = "true"
+            labels[Label.ENV_REMOVED] = "true"
         else:
-            labels[LABEL + "env.digest"] = digest(change["set"][key])
+            labels[Label.ENV_DIGEST] = digest(change["set"][key])
         client.api.create_secret(f"qoddi-env-{app}-{seq}", data, labels=labels)
     return seq
 
 
-def references(history: list[Version], uid: str = APP_UID, mode: int = 0o400) -> list:
+def references(history: list[Version], uid: str = str(APP_UID), mode: int = 0o400) -> list:
     """The SecretReferences that give a task the app's variables (readable by ``uid`` only, by default)."""
     return [types.SecretReference(v.id, v.name, filename=f"{SECRET_DIR}/{key}", uid=uid, gid="0", mode=mode)
             for key, v in sorted(current(history).items())]
@@ -213,7 +216,7 @@ def with_variables(spec: dict, history: list[Version]) -> dict:
     container = spec["TaskTemplate"]["ContainerSpec"]
     others = [ref for ref in container.get("Secrets") or [] if not _is_env_ref(ref)]
     container["Secrets"] = others + [dict(ref) for ref in references(history)]
-    spec["Labels"] = dict(spec.get("Labels") or {}, **{LABEL + "env.seq": str(head(history))})
+    spec["Labels"] = dict(spec.get("Labels") or {}, **{Label.ENV_SEQ: str(head(history))})
     return spec
 
 
@@ -304,7 +307,7 @@ def read_values(client, history: list[Version], image: str, node_id: str, servic
             restart_policy=types.RestartPolicy(condition="none"),
             placement=types.Placement(constraints=[f"node.id=={node_id}"]),
         ),
-        name=name, labels={LABEL + "job": "env-read"},
+        name=name, labels={Label.JOB: "env-read"},
     )["ID"]
     try:
         deadline = time.monotonic() + timeout

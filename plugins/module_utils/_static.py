@@ -30,11 +30,12 @@ import json
 import os
 import shlex
 
+from ansible_collections.qoddi.paas.plugins.module_utils._conventions import Label
 from ansible_collections.qoddi.paas.plugins.module_utils._source import _walk
 
-KEY_LABEL = "org.qoddi.static.key"
-INPUTS_LABEL = "org.qoddi.static.inputs"  # JSON list of the source files collectstatic opened
-PATHS_LABEL = "org.qoddi.static.paths"  # JSON list of what it added to the image
+KEY_LABEL = Label.STATIC_KEY
+INPUTS_LABEL = Label.STATIC_INPUTS  # JSON list of the source files collectstatic opened
+PATHS_LABEL = Label.STATIC_PATHS  # JSON list of what it added to the image
 MANIFEST = "qoddi-static-inputs: "
 # More added paths than this, and the output is not taken over (an app writing all over the image).
 MAX_PATHS = 20

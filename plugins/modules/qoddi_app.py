@@ -325,6 +325,7 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.qoddi.paas.plugins.module_utils import _conventions as conventions
 from ansible_collections.qoddi.paas.plugins.module_utils import _deploy as deploy
 from ansible_collections.qoddi.paas.plugins.module_utils import _env as env_store
 from ansible_collections.qoddi.paas.plugins.module_utils import _labels as label_rules
@@ -358,6 +359,7 @@ from ansible_collections.qoddi.paas.plugins.module_utils._client import (
     docker_argument_spec,
     docker_client,
 )
+from ansible_collections.qoddi.paas.plugins.module_utils._conventions import Label
 from ansible_collections.qoddi.paas.plugins.module_utils._datastore import volume_exists, volume_name
 from ansible_collections.qoddi.paas.plugins.module_utils._source import (
     HAS_CRYPTOGRAPHY,
@@ -370,11 +372,9 @@ from ansible_collections.qoddi.paas.plugins.module_utils._source import (
     path_revision,
 )
 
-NAME_RE = deploy.NAME_RE
 IMAGE_REPO = "qoddi-app"
 # Dependencies installed from an index whose URL holds credentials (App.dependencies), per app.
 DEPS_REPO = "qoddi-deps"
-L = deploy.LABEL
 
 
 def releases(client, app: str) -> list[dict]:
@@ -382,11 +382,11 @@ def releases(client, app: str) -> list[dict]:
     kept = []
     for image in client.images.list(name=f"{IMAGE_REPO}/{app}"):
         labels = image.attrs["Config"].get("Labels") or {}
-        if labels.get(L + "app") != app or not labels.get(L + "release"):
+        if labels.get(Label.APP) != app or not labels.get(Label.RELEASE):
             continue
-        kept.append({"release": int(labels[L + "release"]), "revision": labels.get(L + "revision", ""),
-                     "image": f"{IMAGE_REPO}/{app}:r{labels[L + 'release']}", "image_id": image.id,
-                     "processes": labels.get(L + "processes", ""), "python": labels.get(L + "python", "")})
+        kept.append({"release": int(labels[Label.RELEASE]), "revision": labels.get(Label.REVISION, ""),
+                     "image": f"{IMAGE_REPO}/{app}:r{labels[Label.RELEASE]}", "image_id": image.id,
+                     "processes": labels.get(Label.PROCESSES, ""), "python": labels.get(Label.PYTHON, "")})
     return sorted(kept, key=lambda r: -r["release"])
 
 
@@ -400,12 +400,12 @@ def domain_clashes(name: str, domains: list[str], platform: str, services: list[
     taken = {}
     for svc in services:
         labels = svc["Spec"].get("Labels") or {}
-        other = labels.get(L + "app")
+        other = labels.get(Label.APP)
         if not other or other == name:
             continue
         if platform:
             taken[f"{other}.{platform}"] = f"{other} (its default domain)"
-        for domain in filter(None, labels.get(L + "domains", "").split(",")):
+        for domain in filter(None, labels.get(Label.DOMAINS, "").split(",")):
             taken[domain] = other
     problems = []
     clashes = [f"{domain} (served by app {taken[domain]})" for domain in domains if domain in taken]
@@ -565,9 +565,9 @@ class App:
                               "or qoddi_build_ca_bundle in the inventory, which sets it for every app.")
             index = (self.p["build"] or {}).get("pip_index_url") or ""
             tag = f"{IMAGE_REPO}/{self.name}:r{release}"
-            labels = {L + "app": self.name, L + "release": str(release), L + "revision": revision,
-                      L + "processes": ",".join(spec.processes),
-                      L + "procfile": deploy.procfile_label(spec.processes)}
+            labels = {Label.APP: self.name, Label.RELEASE: str(release), Label.REVISION: revision,
+                      Label.PROCESSES: ",".join(spec.processes),
+                      Label.PROCFILE: deploy.procfile_label(spec.processes)}
             # With build hooks, the image is committed under the release's tag only once they succeeded.
             with_hooks = needs_hooks(spec, workdir)
             try:
@@ -642,7 +642,7 @@ class App:
         its values: see deploy.run_release_beside), which starts in a fraction of a second; else (a
         first deploy, new variables, no task on this node) as a Swarm job that mounts them itself.
         """
-        network = deploy.network_name(self.p["stack"])
+        network = conventions.network_name(self.p["stack"])
         neighbour = env_store.task_with_current(self.client, self.variables, list(current.values()), network)
         if neighbour is None:
             return deploy.run_release(self.client, self.name, self.p["stack"], command, image,
@@ -674,7 +674,7 @@ class App:
             # (pyimages.present) would take it for the newest builder of its Python.
             unused, install_log = run_hooks(self.client, base, INSTALL_SCRIPT, {"PIP_INDEX_URL": index}, repository,
                                             key, timeout=self.p["wait_timeout"], what="pip install",
-                                            labels={L + "image": "deps", L + "app": self.name})
+                                            labels={Label.IMAGE: "deps", Label.APP: self.name})
         except BuildError as exc:
             raise BuildError(str(exc), log + exc.log) from None
         # The app's earlier dependency images: no build starts from them any more.
@@ -745,7 +745,7 @@ class App:
 
     def check_domains(self):
         """Refuse a domain that another app already serves, before anything changes (see domain_clashes)."""
-        services = self.client.api.services(filters={"label": f"{L}process=web"})
+        services = self.client.api.services(filters={"label": f"{Label.PROCESS}=web"})
         clashes = domain_clashes(self.name, self.p["domains"], self.p["platform_domain"], services)
         if clashes:
             self.fail(" ".join(clashes))
@@ -755,8 +755,8 @@ class App:
         current = deploy.current_services(self.client, self.name)
         web = current.get("web")
         labels = web["Spec"]["Labels"] if web else {}
-        current_release = int(labels.get(L + "release", 0))
-        current_revision = labels.get(L + "revision", "")
+        current_release = int(labels.get(Label.RELEASE, 0))
+        current_revision = labels.get(Label.REVISION, "")
         history = releases(self.client, self.name)
         self.result["releases"] = history
         before = {"release": current_release, "revision": current_revision,
@@ -796,7 +796,7 @@ class App:
         stale = [p for p in current if p not in wanted and not p.startswith("release")]
         to_apply = {p: d for p, d in wanted.items() if p not in current or deploy.differs(current[p], d)}
         self.result.update(release=release, revision=revision, image=image, image_id=image_id,
-                           internal_url=f"http://{self.name}:{deploy.WEB_PORT}",
+                           internal_url=f"http://{self.name}:{conventions.WEB_PORT}",
                            services={p: d["name"] for p, d in wanted.items()})
         after = {"release": release, "revision": revision,
                  "processes": {p: d["replicas"] for p, d in wanted.items()}}
@@ -812,7 +812,7 @@ class App:
         # the release command first (a new DATABASE_URL gets migrated before the app uses it).
         # Compared with the version the last release ran with: variables still pending, or whose
         # release command failed when the controller tried it, still need their release.
-        variables_changed = any((svc["Spec"].get("Labels") or {}).get(L + "release.env.seq")
+        variables_changed = any((svc["Spec"].get("Labels") or {}).get(Label.RELEASE_ENV_SEQ)
                                 != str(env_store.head(self.variables)) for p, svc in current.items() if p in wanted)
         if "release" in processes and (self.result["built"] or variables_changed):
             try:
@@ -955,7 +955,7 @@ def main():
             )),
             replicas=dict(type="int", default=1),
             processes=dict(type="dict", default={}),
-            size=dict(type="str", default="S", choices=sorted(deploy.SIZES)),
+            size=dict(type="str", default="S", choices=sorted(conventions.SIZES)),
             python_version=dict(type="str"),
             python_images=dict(type="dict"),
             health_check_path=dict(type="str", default="/"),
@@ -975,11 +975,11 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    if not deploy.app_name_ok(p["name"]):
+    if not conventions.name_ok(p["name"]):
         module.fail_json(msg=f"qoddi_app: '{p['name']}' is not a valid app name. Use lower-case letters, digits and "
                              "single hyphens, starting with a letter and not ending with a hyphen, at most 30 "
                              "characters (it becomes a host name inside the stack).")
-    if not NAME_RE.match(p["stack"]):
+    if not conventions.NAME_RE.match(p["stack"]):
         module.fail_json(msg=f"qoddi_app: '{p['stack']}' is not a valid stack name (same rules as app names).")
     if p["replicas"] < 0 or any(not str(v).isdigit() for v in p["processes"].values()):
         module.fail_json(msg="qoddi_app: replicas and the counts in processes must be whole numbers, 0 or more.")

@@ -234,6 +234,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.qoddi.paas.plugins.module_utils import _conventions as conventions
 from ansible_collections.qoddi.paas.plugins.module_utils import _datastore as ds
 from ansible_collections.qoddi.paas.plugins.module_utils import _deploy as deploy
 from ansible_collections.qoddi.paas.plugins.module_utils import _env as env
@@ -244,6 +245,7 @@ from ansible_collections.qoddi.paas.plugins.module_utils._client import (
     docker_argument_spec,
     docker_client,
 )
+from ansible_collections.qoddi.paas.plugins.module_utils._conventions import Label
 
 
 class Datastore:
@@ -285,12 +287,12 @@ class Datastore:
     def inspect(self) -> None:
         self.current = self._current()
         labels = (self.current or {}).get("Spec", {}).get("Labels") or {}
-        self.engine = self.p["engine"] or labels.get(deploy.LABEL + "datastore")
+        self.engine = self.p["engine"] or labels.get(Label.DATASTORE)
         catalogue = self.p["catalogue"] or {}
         if self.engine and self.engine not in catalogue:
             self.fail(f"unknown engine '{self.engine}'; the marketplace offers {', '.join(sorted(catalogue))}.")
-        if self.current and labels.get(deploy.LABEL + "datastore") not in (None, self.engine):
-            self.fail(f"is a {labels[deploy.LABEL + 'datastore']} datastore, not {self.engine}; remove it first "
+        if self.current and labels.get(Label.DATASTORE) not in (None, self.engine):
+            self.fail(f"is a {labels[Label.DATASTORE]} datastore, not {self.engine}; remove it first "
                       "(state: absent) or pick another name.")
         self.spec = catalogue.get(self.engine) if self.engine else None
 
@@ -305,15 +307,15 @@ class Datastore:
         # An app's services carry its name in org.qoddi.app (the web process is named <app>, the others
         # <app>-<process>, a release job its own way): the name is the app's even with no service of
         # that exact name, and a datastore of that name would share its config vars.
-        for service in self.client.api.services(filters={"label": f"{deploy.LABEL}app={self.name}"}):
-            if deploy.LABEL + "datastore" not in (service["Spec"].get("Labels") or {}):
+        for service in self.client.api.services(filters={"label": f"{Label.APP}={self.name}"}):
+            if Label.DATASTORE not in (service["Spec"].get("Labels") or {}):
                 self.fail(f"the name belongs to the app {self.name} (its service {service['Spec']['Name']}); a "
                           "datastore cannot take an app's name: pick another name. Nothing was changed.")
         for service in self.client.api.services(filters={"name": self.name}):
             if service["Spec"]["Name"] != self.name:
                 continue
             labels = service["Spec"].get("Labels") or {}
-            if deploy.LABEL + "datastore" not in labels:
+            if Label.DATASTORE not in labels:
                 self.fail("this name is already used by an app (or another service); pick another name.")
             return service
         return None
@@ -330,7 +332,7 @@ class Datastore:
         else:
             # One call: the list's summaries carry each image's tags and labels (images.list would
             # inspect every image it finds, then the chosen one again).
-            summaries = self.client.api.images(filters={"label": f"{deploy.LABEL}image={self.spec['image']}"})
+            summaries = self.client.api.images(filters={"label": f"{Label.IMAGE}={self.spec['image']}"})
             found = [(image, [tag for tag in image.get("RepoTags") or [] if tag != "<none>:<none>"])
                      for image in summaries]
             found = sorted(((image, tags) for image, tags in found if tags), key=lambda it: it[0]["Created"],
@@ -339,11 +341,11 @@ class Datastore:
                 self.fail(f"no {self.spec['image']} image on this engine. Run the qoddi.paas.images role with "
                           f"{self.spec['image']} in qoddi_images_wanted (the default), or give image.")
             ref, labels = found[0][1][0], found[0][0].get("Labels") or {}
-        return ref, ("local" if labels.get(deploy.LABEL + "source") == "local" else "registry")
+        return ref, ("local" if labels.get(Label.SOURCE) == "local" else "registry")
 
     def node_id(self) -> str:
         labels = (self.current or {}).get("Spec", {}).get("Labels") or {}
-        return labels.get(deploy.LABEL + "node") or self.client.info()["Swarm"]["NodeID"]
+        return labels.get(Label.NODE) or self.client.info()["Swarm"]["NodeID"]
 
     def credentials(self, history, image: str) -> dict | None:
         """Read the credentials back from the datastore's own config vars (None in check mode before creation)."""
@@ -396,7 +398,7 @@ class Datastore:
             if not self.module.check_mode:
                 # The volume before the credentials: from now on, credentials without a volume mean
                 # lost data (see _require_volume), never a first run cut short.
-                self.client.api.create_volume(volume, labels={deploy.LABEL + "datastore": self.name})
+                self.client.api.create_volume(volume, labels={Label.DATASTORE: self.name})
         # Step: the datastore's own config vars (its credentials), stored before the service mounts them.
         change = env.plan(history, ds.environment(self.spec, credentials), [], purge=False)
         stored = env.current(history)
@@ -432,14 +434,14 @@ class Datastore:
     def links(self) -> dict[str, str]:
         """The apps that hold this datastore's URL: those linked before, and this run's link_to."""
         labels = (self.current or {}).get("Spec", {}).get("Labels") or {}
-        known = ds.parse_links(labels.get(deploy.LABEL + "links", ""))
+        known = ds.parse_links(labels.get(Label.LINKS, ""))
         return dict(known, **{app: self.link_var() for app in self.p["link_to"]})
 
     def link_var(self) -> str:
         return self.p["link_var"] or self.spec["link_var"]
 
     def apply(self, desired: swarm.ServiceSpec) -> str:
-        deploy.ensure_network(self.client, deploy.network_name(self.p["stack"]))
+        deploy.ensure_network(self.client, conventions.network_name(self.p["stack"]))
         # Inspected again: a rotation's or a config vars' write since may have moved its version on.
         current = self.client.api.inspect_service(self.current["ID"]) if self.current else None
         service_id = swarm.apply(self.client, desired, current)
@@ -685,7 +687,7 @@ def main():
             stack=dict(type="str", default="default"),
             engine=dict(type="str"),
             version=dict(type="str"),
-            size=dict(type="str", default="S", choices=sorted(deploy.SIZES)),
+            size=dict(type="str", default="S", choices=sorted(conventions.SIZES)),
             state=dict(type="str", default="present", choices=["present", "absent", "restarted", "backup", "restore"]),
             link_to=dict(type="list", elements="str", default=[]),
             link_var=dict(type="str"),
@@ -702,7 +704,7 @@ def main():
     )
     p = module.params
     for option in ("name", "stack"):
-        if not deploy.app_name_ok(p[option]):
+        if not conventions.name_ok(p[option]):
             module.fail_json(msg=f"qoddi_db: '{p[option]}' is not a valid {option} (lower-case letters, digits and "
                                  "single hyphens, starting with a letter, at most 30 characters).")
     if p["link_var"] and env.check_key(p["link_var"]):

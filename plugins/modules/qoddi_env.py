@@ -176,6 +176,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.qoddi.paas.plugins.module_utils import _conventions as conventions
 from ansible_collections.qoddi.paas.plugins.module_utils import _deploy as deploy
 from ansible_collections.qoddi.paas.plugins.module_utils import _env as store
 from ansible_collections.qoddi.paas.plugins.module_utils import _lock as lock
@@ -261,7 +262,7 @@ def main():
     )
     p = module.params
     app = p["name"]
-    if not deploy.app_name_ok(app):
+    if not conventions.name_ok(app):
         module.fail_json(msg=f"qoddi_env: '{app}' is not a valid app name (lower-case letters, digits and single "
                              "hyphens, starting with a letter, at most 30 characters).")
     if p["restart_delay"] < 0:

@@ -35,13 +35,15 @@ except ImportError:  # pragma: no cover
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from ansible_collections.qoddi.paas.plugins.module_utils._conventions import Label
+
 SETTINGS = "renewal.json"
 EDGE = "qoddi-edge"
 EDGE_CONFIG = "/usr/local/etc/haproxy"
 EDGE_STATE = "/var/lib/haproxy"
 # The edge's second runtime socket, in its state directory (a bind mount) so the job can reach it.
 EDGE_SOCKET = EDGE_STATE + "/runtime.sock"
-LABEL = "org.qoddi.component"
+COMPONENT = Label.COMPONENT
 
 # Run by the job in the edge's image (sh and socat, as the edge's own reloads use): for each domain,
 # the new PEM (certificate chain, then key) arrives as a Swarm secret named after it. The file is
@@ -189,7 +191,7 @@ def install_job(edge: dict, secrets: list[dict]) -> dict:
             "Env": [f"QODDI_EDGE_CONFIG={EDGE_CONFIG}", f"QODDI_EDGE_SOCKET={EDGE_SOCKET}"],
             "Mounts": mounts,
             "Secrets": secrets,
-            "Labels": {LABEL: "certificates"},
+            "Labels": {COMPONENT: "certificates"},
         },
         "Placement": template.get("Placement", {}),
         "RestartPolicy": {"Condition": "none"},
@@ -261,11 +263,11 @@ class Renewer:
                 # Secret names have 64 characters at most, domains up to 253: numbered, the domain beside.
                 for suffix, data in (("", self.pem(domain)), (".domain", domain.encode())):
                     name = f"qoddi-cert-{stamp}-{index}{suffix.replace('.', '-')}"
-                    secret = self.client.api.create_secret(name, data, labels={LABEL: "certificate"})
+                    secret = self.client.api.create_secret(name, data, labels={COMPONENT: "certificate"})
                     target = {"Name": f"/run/secrets/qoddi-cert/{index}{suffix}", "UID": "0", "GID": "0", "Mode": 0o400}
                     secrets.append({"SecretID": secret["ID"], "SecretName": name, "File": target})
             job = self.client.api.create_service(install_job(edge, secrets), name=f"qoddi-certs-{stamp}",
-                                                 labels={LABEL: "certificates"}, mode={"GlobalJob": {}})
+                                                 labels={COMPONENT: "certificates"}, mode={"GlobalJob": {}})
             states = self.wait(job["ID"], timeout)
             failed = [t for t in states if t["Status"]["State"] != "complete"]
             if failed or not states:
@@ -282,9 +284,9 @@ class Renewer:
 
     def sweep(self) -> None:
         """What an interrupted install (a controller restarted mid-way) left behind."""
-        for job in self.client.api.services(filters={"label": f"{LABEL}=certificates"}):
+        for job in self.client.api.services(filters={"label": f"{COMPONENT}=certificates"}):
             self.client.api.remove_service(job["ID"])
-        self.remove_secrets([s["ID"] for s in self.client.api.secrets(filters={"label": f"{LABEL}=certificate"})])
+        self.remove_secrets([s["ID"] for s in self.client.api.secrets(filters={"label": f"{COMPONENT}=certificate"})])
 
     def wait(self, service_id: str, timeout: float) -> list[dict]:
         deadline = time.time() + timeout

@@ -39,8 +39,8 @@ import edge
 from ansible_collections.qoddi.paas.plugins.module_utils import _deploy as deploy
 from ansible_collections.qoddi.paas.plugins.module_utils import _env as env
 from ansible_collections.qoddi.paas.plugins.module_utils import _lock as lock
+from ansible_collections.qoddi.paas.plugins.module_utils._conventions import Label
 
-LABEL = deploy.LABEL
 # The controller holds an app's lock for one tick's work on it (never for a release job's whole run):
 # should it be stopped meanwhile (a role run updating its service), the app's deploys wait this long.
 LOCK_TTL = 120
@@ -71,10 +71,10 @@ class Controller:
         apps: dict[str, list[dict]] = {}  # app processes, which the controller restarts
         others: dict[str, list[dict]] = {}  # datastores: their variables are qoddi_db's to apply
         jobs: dict[str, list[dict]] = {}  # the release jobs this controller started for config vars
-        for service in self.client.api.services(filters={"label": LABEL + "app"}):
+        for service in self.client.api.services(filters={"label": Label.APP}):
             labels = service["Spec"]["Labels"]
-            kind = apps if LABEL + "process" in labels else jobs if self.vars_job(service) else others
-            kind.setdefault(labels[LABEL + "app"], []).append(service)
+            kind = apps if Label.PROCESS in labels else jobs if self.vars_job(service) else others
+            kind.setdefault(labels[Label.APP], []).append(service)
         variables = env.versions(self.client)
         check_ages = now >= self.next_age_check
         if check_ages:
@@ -127,7 +127,7 @@ class Controller:
         changes = []
         for service in waiting:
             spec = env.with_variables(json.loads(json.dumps(service["Spec"])), history)
-            spec["Labels"][LABEL + "release.env.seq"] = str(head)
+            spec["Labels"][Label.RELEASE_ENV_SEQ] = str(head)
             changes.append((service, spec))
         try:
             # The rollout qoddi_app runs: a surge for the web process, gated on the tasks' ready lines.
@@ -149,10 +149,10 @@ class Controller:
         job's name says which release and variables version it is for: a restarted controller finds
         it in the cluster and follows it on, without any state of its own."""
         labels = services[0]["Spec"]["Labels"]
-        release = int(labels.get(LABEL + "release", "0"))
+        release = int(labels.get(Label.RELEASE, "0"))
         # Its own job name: a qoddi_app deploy may be running the release of a new build meanwhile.
         name = f"{app}--release-{release}-vars-{head}"
-        done = all(s["Spec"]["Labels"].get(LABEL + "release.env.seq") == str(head) for s in services)
+        done = all(s["Spec"]["Labels"].get(Label.RELEASE_ENV_SEQ) == str(head) for s in services)
         mine = None if done else next((job for job in jobs if job["Spec"]["Name"] == name), None)
         # One release command of an app at a time, and none cut short: a job for variables that have
         # changed since finishes first (its outcome no longer matters), then it is removed.
@@ -166,7 +166,7 @@ class Controller:
                 command = deploy.processes_of(self.client, image).get("release")
                 if not command:
                     return True
-                deploy.start_release(self.client, app, labels[LABEL + "stack"], command, image,
+                deploy.start_release(self.client, app, labels[Label.STACK], command, image,
                                      env.references(history), release, name=name)
                 log(f"{app}: release command started with config vars version {head}")
                 return False
@@ -189,8 +189,8 @@ class Controller:
     def vars_job(service: dict) -> bool:
         """Whether a service is a release job the controller started for config vars (a deploy's is not)."""
         labels = service["Spec"].get("Labels") or {}
-        app = labels.get(LABEL + "app", "")
-        return labels.get(LABEL + "job") == "release" and bool(
+        app = labels.get(Label.APP, "")
+        return labels.get(Label.JOB) == "release" and bool(
             re.fullmatch(re.escape(app) + r"--release-[0-9]+-vars-[0-9]+", service["Spec"]["Name"]))
 
     def release_over(self, jobs: list[dict], now: float) -> bool:

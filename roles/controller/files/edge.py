@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from ansible_collections.qoddi.paas.plugins.module_utils import _edge
-from ansible_collections.qoddi.paas.plugins.module_utils._deploy import LABEL
+from ansible_collections.qoddi.paas.plugins.module_utils._conventions import Label
 
 log = certificates.log
 EDGE_SERVICE = "qoddi-edge"
@@ -106,7 +106,7 @@ class EdgeFollower:
         settings = json.loads(read(os.path.join(self.config_dir, "routes.json")) or b"null")
         if settings is None:
             return  # the haproxy role has not installed the edge on this node
-        services = self.client.api.services(filters={"label": LABEL + "process=web"})
+        services = self.client.api.services(filters={"label": f"{Label.PROCESS}=web"})
         self.problems = set()
         routes = _edge.edge_routes(services, settings["domain"], self.warn)
         self.warned = self.problems

@@ -22,7 +22,7 @@ controller = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(controller)
 sys.path.remove(str(FILES))
 
-LABEL = controller.LABEL
+LABEL = "org.qoddi."  # what the controller reads (module_utils/_conventions.py)
 NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 CREATED = "2027-01-15T07:59:50.123456789Z"  # 10 s before NOW
 

@@ -195,7 +195,7 @@ class _ReleaseApi:
         self.removed: list[str] = []
 
     def containers(self, all=False, filters=None):  # noqa: A002 - the SDK's name
-        assert all and filters == {"label": [f"{deploy.LABEL}app=a", f"{deploy.LABEL}job=release"]}
+        assert all and filters == {"label": ["org.qoddi.app=a", "org.qoddi.job=release"]}
         return [{"Id": name, "Names": [f"/{name}"]} for name in self.execs_running if name not in self.removed]
 
     def inspect_container(self, container):
