@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 import jinja2
 from ansible.module_utils.common.yaml import yaml_load  # libyaml when installed: ten times faster
 
+from ansible_collections.qoddi.paas.plugins.module_utils import _conventions as conventions
 from ansible_collections.qoddi.paas.plugins.module_utils._python_images import version_key
 
 ROLE = os.path.join(os.path.dirname(__file__), "..", "..", "roles", "images")
@@ -47,8 +48,11 @@ def _templates(templates_dir: str) -> jinja2.Environment:
     """One environment per templates directory: each template is compiled once, not once per image
     (8 images, 16 compiles, were most of qoddi_app's action). Jinja still reloads a template whose
     file changed (auto_reload)."""
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(templates_dir), trim_blocks=True,
-                              keep_trailing_newline=True, undefined=jinja2.StrictUndefined, autoescape=False)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates_dir), trim_blocks=True,
+                             keep_trailing_newline=True, undefined=jinja2.StrictUndefined, autoescape=False)
+    # The templates name labels as the roles do (plugins/filter/conventions.py).
+    env.filters["qoddi.paas.label"] = conventions.label
+    return env
 
 
 def render_dockerfile(entry: dict, ca_bundle: bool, pip_index_url: str, skip_valid_until: Sequence[str] = (),

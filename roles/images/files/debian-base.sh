@@ -28,5 +28,6 @@ if [ -n "$out" ]; then
   tar -C "$tree" -cf "$out" .
 else
   tar -C "$tree" -c . |
-    docker import --change 'CMD ["bash"]' --change 'LABEL org.qoddi.image=debian' - "qoddi/debian:$suite"
+    # The label's key comes from the caller (the images role: module_utils/_conventions.py owns it).
+    docker import --change 'CMD ["bash"]' --change "LABEL ${QODDI_IMAGE_LABEL:?}=debian" - "qoddi/debian:$suite"
 fi

@@ -41,3 +41,19 @@ def test_no_label_key_is_spelled_out_in_python_code():
                  if path.name != "_conventions.py"
                  for number, line in enumerate(path.read_text().splitlines(), 1) if spelled.search(line)]
     assert not offenders, offenders
+
+
+def test_no_label_key_is_spelled_out_in_roles():
+    """Roles and their templates name labels through the qoddi.paas.label filter."""
+    offenders = [f"{path.relative_to(ROOT)}:{number}"
+                 for path in ROOT.glob("roles/**/*") if path.is_file() and path.suffix in (".yml", ".j2", ".sh", ".cfg")
+                 for number, line in enumerate(path.read_text().splitlines(), 1)
+                 if "org.qoddi." in line and not line.lstrip().startswith("#")]
+    assert not offenders, offenders
+
+
+def test_image_templates_render_labels_through_the_filter():
+    from ansible_collections.qoddi.paas.plugins.plugin_utils import _images
+    text = _images.render_dockerfile({"name": "python", "suite": "trixie", "version": "3.13", "base": "qoddi/debian:trixie",
+                                      "packages": []}, False, "")
+    assert 'LABEL org.qoddi.image="python"' in text and 'LABEL org.qoddi.python="3.13"' in text
