@@ -21,6 +21,7 @@ import time
 import uuid
 
 # The conventions every reader of the cluster shares (names, sizes, port, networks, labels).
+from ansible_collections.qoddi.paas.plugins.module_utils import _swarm as swarm
 from ansible_collections.qoddi.paas.plugins.module_utils._conventions import (
     EDGE_NETWORK,
     SIZES,
@@ -244,7 +245,7 @@ def datastore_services(client, name: str) -> list[dict]:
 
 def restore(client, service_id: str, spec: dict) -> None:
     """Put a service back to ``spec`` (its spec before this run changed it): a rolling update back."""
-    update_spec(client, client.api.inspect_service(service_id), spec)
+    swarm.replace(client, client.api.inspect_service(service_id), spec)
 
 
 def apply_service(client, desired: dict, current: dict | None) -> str:
@@ -254,84 +255,6 @@ def apply_service(client, desired: dict, current: dict | None) -> str:
         return client.api.create_service(**kwargs)["ID"]
     client.api.update_service(current["ID"], version=current["Version"]["Index"], **kwargs)
     return current["ID"]
-
-
-def update_spec(client, service: dict, spec: dict) -> None:
-    """Replace a service's spec with ``spec`` (a changed copy of ``service["Spec"]``)."""
-    client.api.update_service(service["ID"], version=service["Version"]["Index"],
-                              task_template=spec["TaskTemplate"], name=spec["Name"],
-                              labels=spec.get("Labels"), mode=spec.get("Mode"),
-                              update_config=spec.get("UpdateConfig"),
-                              rollback_config=spec.get("RollbackConfig"),
-                              endpoint_spec=spec.get("EndpointSpec"))
-
-
-def force_restart(spec: dict) -> dict:
-    """``spec`` changed so that Swarm replaces every task (a rolling restart), nothing else."""
-    spec["TaskTemplate"]["ForceUpdate"] = int(spec["TaskTemplate"].get("ForceUpdate", 0)) + 1
-    return spec
-
-
-def _tasks(client, service_id: str) -> list[dict]:
-    return client.api.tasks(filters={"service": service_id})
-
-
-def _logs(client, service_id: str, lines: int = 30) -> list[str]:
-    try:
-        raw = client.api.service_logs(service_id, stdout=True, stderr=True, tail=lines)
-        return b"".join(raw).decode(errors="replace").splitlines()[-lines:]
-    except Exception:  # noqa: BLE001 - logs are a courtesy on the way to an error message
-        return []
-
-
-def of_template(task: dict, template: dict) -> bool:
-    """Whether a task runs the service's current task template (Swarm adds Runtime to tasks)."""
-    spec = task.get("Spec") or {}
-    return all(spec.get(key) == template.get(key) for key in (set(spec) | set(template)) - {"Runtime"})
-
-
-def wait_converged(client, service_id: str, replicas: int, updated: bool, timeout: int, settle: float = 0) -> None:
-    """Wait until the service runs ``replicas`` healthy tasks of its current spec.
-
-    An update that Swarm rolled back, or tasks that keep failing, raise DeployError. ``settle``: for
-    a process without a health check, Swarm watches a new task for one second only, so one that
-    exits later (a worker's import error on a busy node) would pass; it must then run ``settle``
-    seconds more without any task of the new spec failing.
-    """
-    deadline = time.monotonic() + timeout
-    ready_since = None
-    while time.monotonic() < deadline:
-        service = client.api.inspect_service(service_id)
-        status = (service.get("UpdateStatus") or {}).get("State")
-        if status in ("rollback_started", "rollback_completed", "rollback_paused", "paused"):
-            message = (service.get("UpdateStatus") or {}).get("Message", "")
-            _await_rollback(client, service_id, deadline)
-            raise DeployError(f"the new release did not become healthy and was rolled back ({message}); "
-                              "the previous release keeps serving", _logs(client, service_id))
-        template = service["Spec"]["TaskTemplate"]
-        fresh = [task for task in _tasks(client, service_id)
-                 if task["Status"]["State"] == "running" and task.get("DesiredState") == "running"
-                 and of_template(task, template)]
-        if settle:
-            exited = [task for task in _tasks(client, service_id) if of_template(task, template)
-                      and task["Status"]["State"] in ("failed", "rejected", "complete")]
-            if exited:
-                raise DeployError(f"the new tasks do not keep running ({exited[0]['Status'].get('Err') or 'exit 0'}); "
-                                  "the task log says why", _logs(client, service_id))
-        if (not updated or status in (None, "completed")) and len(fresh) >= replicas:
-            ready_since = ready_since or time.monotonic()
-            if time.monotonic() - ready_since >= settle:
-                return
-        else:
-            ready_since = None
-        if not updated:
-            failed = [task for task in _tasks(client, service_id) if task["Status"]["State"] in ("failed", "rejected")]
-            if len(failed) >= 3:
-                raise DeployError("the app's tasks keep failing: " + failed[0]["Status"].get("Err", ""),
-                                  _logs(client, service_id))
-        time.sleep(0.5)
-    raise DeployError(f"the service did not get {replicas} healthy task(s) within {timeout} s",
-                      _logs(client, service_id))
 
 
 # ----- rollouts gated on the supervisor's ready line (qoddi_app and the controller) ----------------
@@ -433,13 +356,13 @@ class _Watch:
         status = service.get("UpdateStatus") or {}
         if status.get("State") in _ROLLBACK_STATES:
             raise DeployError(f"Swarm rolled the update back ({status.get('Message', '')})",
-                              _logs(client, self.service_id))
+                              swarm.logs(client, self.service_id))
         template = service["Spec"]["TaskTemplate"]
-        tasks = [task for task in _tasks(client, self.service_id) if of_template(task, template)]
+        tasks = [task for task in swarm.tasks(client, self.service_id) if swarm.of_template(task, template)]
         exited = [task for task in tasks if task["Status"]["State"] in ("failed", "rejected", "complete")]
         if exited:
             raise DeployError(f"the new tasks do not keep running ({exited[0]['Status'].get('Err') or 'exit 0'})",
-                              _logs(client, self.service_id))
+                              swarm.logs(client, self.service_id))
         running = [task for task in tasks if task["Status"]["State"] == "running"
                    and task.get("DesiredState") == "running"]
         if self.replicas == 0:
@@ -450,7 +373,7 @@ class _Watch:
                 return True
             if time.monotonic() - self.started > BOOT_SECONDS:
                 raise DeployError(f"the new tasks did not answer on {self.health} within {BOOT_SECONDS} s",
-                                  _logs(client, self.service_id))
+                                  swarm.logs(client, self.service_id))
             return False
         if len(running) < self.replicas:
             self.running_since = None
@@ -485,7 +408,7 @@ def wait_serving(client, watches: list[_Watch], timeout: int, guards: list[_Watc
         if pending and now > deadline:
             for watch in pending:
                 failed[watch.name] = DeployError(f"the service did not get {watch.replicas} serving task(s) "
-                                                 f"within {timeout} s", _logs(client, watch.service_id))
+                                                 f"within {timeout} s", swarm.logs(client, watch.service_id))
             break
         if pending:
             time.sleep(0.2)
@@ -533,7 +456,7 @@ def rollout(client, app: str, changes: list[tuple[dict | None, dict]], timeout: 
             if current is None:
                 applied.append((None, _create(client, spec), spec))
             else:
-                update_spec(client, current, spec)
+                swarm.replace(client, current, spec)
                 applied.append((current, current["ID"], spec))
         # The surge's tasks, which served first, must keep running meanwhile: a release that answers,
         # then dies within seconds, fails here.
@@ -574,14 +497,6 @@ def _undo(client, applied: list, timeout: int) -> None:
                           next(iter(failed.values())).log)
 
 
-def _await_rollback(client, service_id: str, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        status = (client.api.inspect_service(service_id).get("UpdateStatus") or {}).get("State")
-        if status != "rollback_started":
-            return
-        time.sleep(0.5)
-
-
 def run_release(client, app: str, stack: str, command: str, image: str, secrets: list[dict],
                 release: int, timeout: int, name: str = "") -> list[str]:
     """Run the Procfile's release command once from the new image; returns its log.
@@ -594,10 +509,10 @@ def run_release(client, app: str, stack: str, command: str, image: str, secrets:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if release_finished(client, service, command):
-                return _logs(client, service, 200)
+                return swarm.logs(client, service, 200)
             time.sleep(0.2)
         raise DeployError(f"the release command `{command}` did not finish within {timeout} s",
-                          _logs(client, service))
+                          swarm.logs(client, service))
     finally:
         remove_job(client, service)
 
@@ -735,12 +650,12 @@ def start_release(client, app: str, stack: str, command: str, image: str, secret
 
 def release_finished(client, service_id: str, command: str) -> bool:
     """True once the release job completed, False while it runs; DeployError (with its log) if it failed."""
-    states = [task["Status"] for task in _tasks(client, service_id)]
+    states = [task["Status"] for task in swarm.tasks(client, service_id)]
     if any(state["State"] == "complete" for state in states):
         return True
     failed = [state for state in states if state["State"] in ("failed", "rejected", "shutdown")]
     if failed:
         raise DeployError(f"the release command `{command}` failed ({failed[0].get('Err', 'non-zero exit')}); "
                           "the new release was not deployed and the previous one keeps serving",
-                          _logs(client, service_id))
+                          swarm.logs(client, service_id))
     return False

@@ -332,6 +332,7 @@ from ansible_collections.qoddi.paas.plugins.module_utils import _labels as label
 from ansible_collections.qoddi.paas.plugins.module_utils import _lock as lock
 from ansible_collections.qoddi.paas.plugins.module_utils import _python_images as pyimages
 from ansible_collections.qoddi.paas.plugins.module_utils import _static as static
+from ansible_collections.qoddi.paas.plugins.module_utils import _swarm as swarm
 from ansible_collections.qoddi.paas.plugins.module_utils._build import (
     APP_PREFIX,
     BuildError,
@@ -918,7 +919,7 @@ class App:
     def restarted(self):
         def force(spec):
             # A restart also applies the config vars changed since the last one.
-            return deploy.force_restart(env_store.with_variables(spec, self.variables))
+            return swarm.forced(env_store.with_variables(spec, self.variables))
         self._update_all(force, "rolling restart")
 
     def stopped(self):

@@ -39,6 +39,7 @@ import edge
 from ansible_collections.qoddi.paas.plugins.module_utils import _deploy as deploy
 from ansible_collections.qoddi.paas.plugins.module_utils import _env as env
 from ansible_collections.qoddi.paas.plugins.module_utils import _lock as lock
+from ansible_collections.qoddi.paas.plugins.module_utils import _swarm as swarm
 from ansible_collections.qoddi.paas.plugins.module_utils._conventions import Label
 
 # The controller holds an app's lock for one tick's work on it (never for a release job's whole run):
@@ -234,7 +235,7 @@ class Controller:
             if oldest <= self.max_age:
                 continue
             spec = env.with_variables(json.loads(json.dumps(service["Spec"])), history)
-            changes.append((service, deploy.force_restart(spec)))
+            changes.append((service, swarm.forced(spec)))
             why.append(f"restart {service['Spec']['Name']}: its oldest task is {oldest / 3600:.1f} h old "
                        f"(maximum {self.max_age / 3600:.1f} h)")
         if not changes:

@@ -54,6 +54,6 @@ def test_no_label_key_is_spelled_out_in_roles():
 
 def test_image_templates_render_labels_through_the_filter():
     from ansible_collections.qoddi.paas.plugins.plugin_utils import _images
-    text = _images.render_dockerfile({"name": "python", "suite": "trixie", "version": "3.13", "base": "qoddi/debian:trixie",
-                                      "packages": []}, False, "")
+    entry = {"name": "python", "suite": "trixie", "version": "3.13", "base": "qoddi/debian:trixie", "packages": []}
+    text = _images.render_dockerfile(entry, False, "")
     assert 'LABEL org.qoddi.image="python"' in text and 'LABEL org.qoddi.python="3.13"' in text

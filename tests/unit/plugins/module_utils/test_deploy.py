@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.qoddi.paas.plugins.module_utils import _deploy as deploy
+from ansible_collections.qoddi.paas.plugins.module_utils import _swarm as swarm
 
 
 @pytest.mark.parametrize(("size", "workers"), [("XS", 1), ("S", 2), ("M", 3), ("L", 5), ("XL", 9)])
@@ -163,9 +164,9 @@ def test_the_edge_forgets_stopped_tasks_within_the_bound_the_rollout_waits_for()
 def test_a_task_is_of_the_template_it_was_made_from_whatever_swarm_added():
     template = {"ContainerSpec": {"Image": "a:r1", "Env": ["X=1"]}, "ForceUpdate": 1}
     task = {"Spec": dict(template, Runtime="container")}
-    assert deploy.of_template(task, template)
-    assert not deploy.of_template(task, dict(template, ForceUpdate=2))  # a restart makes tasks stale
-    assert not deploy.of_template(task, dict(template, ContainerSpec={"Image": "a:r2", "Env": ["X=1"]}))
+    assert swarm.of_template(task, template)
+    assert not swarm.of_template(task, dict(template, ForceUpdate=2))  # a restart makes tasks stale
+    assert not swarm.of_template(task, dict(template, ContainerSpec={"Image": "a:r2", "Env": ["X=1"]}))
 
 
 def test_the_supervisor_lets_a_stopped_task_drain_then_passes_sigterm_on(tmp_path):
