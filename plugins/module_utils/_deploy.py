@@ -49,6 +49,25 @@ class DeployError(Exception):
         self.log = log or []
 
 
+class ReleaseFailed(DeployError):
+    """The release command failed or timed out: ``cause`` says how, in a few words, for the
+    controller's log line; the message adds what it means for a deploy."""
+
+    def __init__(self, command: str, cause: str, log: list[str] | None = None):
+        super().__init__(f"the release command `{command}` {cause}; the new release was not deployed and the "
+                         "previous one keeps serving", log)
+        self.cause = f"`{command}` {cause}"
+
+
+def release_due(services: list[dict], variables_version: int, built: bool) -> bool:
+    """The release policy, Heroku's, for qoddi_app and the controller alike: a new build or new config
+    vars make a new release, and every new release runs the Procfile's release command first (a new
+    DATABASE_URL is migrated before the app uses it). Variables count as new until a release ran with
+    them: still pending, or whose release command failed when the controller tried it."""
+    return built or any((service["Spec"].get("Labels") or {}).get(Label.RELEASE_ENV_SEQ) != str(variables_version)
+                        for service in services)
+
+
 def procfile_label(processes: dict[str, str]) -> str:
     """The Procfile as a release image keeps it (label ``org.qoddi.procfile``): "type: command" lines."""
     return "\n".join(f"{kind}: {command}" for kind, command in processes.items())
@@ -511,8 +530,7 @@ def run_release(client, app: str, stack: str, command: str, image: str, secrets:
             if release_finished(client, service, command):
                 return swarm.logs(client, service, 200)
             time.sleep(0.2)
-        raise DeployError(f"the release command `{command}` did not finish within {timeout} s",
-                          swarm.logs(client, service))
+        raise ReleaseFailed(command, f"did not finish within {timeout} s", swarm.logs(client, service))
     finally:
         remove_job(client, service)
 
@@ -575,8 +593,7 @@ def run_release_beside(client, app: str, command: str, image: str, release: int,
         api.timeout = previous_timeout
     log = log[-200:]
     if code != 0:
-        raise DeployError(f"the release command `{command}` failed (exit code {code}); the new release was not "
-                          "deployed and the previous one keeps serving", log[-30:])
+        raise ReleaseFailed(command, f"failed (exit code {code})", log[-30:])
     return log
 
 
@@ -655,7 +672,6 @@ def release_finished(client, service_id: str, command: str) -> bool:
         return True
     failed = [state for state in states if state["State"] in ("failed", "rejected", "shutdown")]
     if failed:
-        raise DeployError(f"the release command `{command}` failed ({failed[0].get('Err', 'non-zero exit')}); "
-                          "the new release was not deployed and the previous one keeps serving",
-                          swarm.logs(client, service_id))
+        raise ReleaseFailed(command, f"failed ({failed[0].get('Err', 'non-zero exit')})",
+                            swarm.logs(client, service_id))
     return False

@@ -809,13 +809,8 @@ class App:
 
         for network in {n for desired in wanted.values() for n in desired["networks"]}:
             deploy.ensure_network(self.client, network)
-        # Heroku's rule: a new build or new config vars make a new release, and every new release runs
-        # the release command first (a new DATABASE_URL gets migrated before the app uses it).
-        # Compared with the version the last release ran with: variables still pending, or whose
-        # release command failed when the controller tried it, still need their release.
-        variables_changed = any((svc["Spec"].get("Labels") or {}).get(Label.RELEASE_ENV_SEQ)
-                                != str(env_store.head(self.variables)) for p, svc in current.items() if p in wanted)
-        if "release" in processes and (self.result["built"] or variables_changed):
+        running = [svc for process, svc in current.items() if process in wanted]
+        if "release" in processes and deploy.release_due(running, env_store.head(self.variables), self.result["built"]):
             try:
                 with self.timed("release"):
                     deploy.wait_other_releases(self.client, self.name, self.p["wait_timeout"])

@@ -153,7 +153,7 @@ class Controller:
         release = int(labels.get(Label.RELEASE, "0"))
         # Its own job name: a qoddi_app deploy may be running the release of a new build meanwhile.
         name = f"{app}--release-{release}-vars-{head}"
-        done = all(s["Spec"]["Labels"].get(Label.RELEASE_ENV_SEQ) == str(head) for s in services)
+        done = not deploy.release_due(services, head, built=False)
         mine = None if done else next((job for job in jobs if job["Spec"]["Name"] == name), None)
         # One release command of an app at a time, and none cut short: a job for variables that have
         # changed since finishes first (its outcome no longer matters), then it is removed.
@@ -178,7 +178,7 @@ class Controller:
                 self.remove_job(mine)
             for service in services:
                 self.rolled_back[service["ID"]] = head
-            reason = str(exc).split("; the new release was not deployed", maxsplit=1)[0]
+            reason = exc.cause if isinstance(exc, deploy.ReleaseFailed) else str(exc)
             log(f"{app}: the release command failed with config vars version {head} ({reason}); "
                 "the app keeps its previous config vars until they change again or qoddi_app runs")
             return False
@@ -210,8 +210,7 @@ class Controller:
         command = job["Spec"]["TaskTemplate"]["ContainerSpec"]["Command"][-1]
         try:
             if age_seconds(job["CreatedAt"], now) > self.release_timeout:
-                raise deploy.DeployError(f"the release command `{command}` did not finish within "
-                                         f"{self.release_timeout} s")
+                raise deploy.ReleaseFailed(command, f"did not finish within {self.release_timeout} s")
             return deploy.release_finished(self.client, job["ID"], command)
         except deploy.DeployError:
             if quiet:

@@ -229,3 +229,18 @@ def test_a_release_still_running_in_a_killed_runs_container_is_waited_for():
     with pytest.raises(deploy.DeployError, match="a--release-3-0123abcd of an earlier change still runs"):
         deploy.wait_other_releases(_Client(api), "a", timeout=0)
     assert api.removed == []
+
+
+def test_one_release_policy_for_deploys_and_the_controller():
+    def service(seq):
+        return {"Spec": {"Labels": {"org.qoddi.release.env.seq": str(seq)}}}
+    assert deploy.release_due([service(3)], 3, built=True)  # a new build: a new release
+    assert not deploy.release_due([service(3), service(3)], 3, built=False)
+    assert deploy.release_due([service(3), service(2)], 3, built=False)  # variables no release ran with yet
+
+
+def test_a_failed_release_says_its_cause_apart():
+    exc = deploy.ReleaseFailed("python manage.py migrate", "failed (exit code 1)", ["boom"])
+    assert exc.cause == "`python manage.py migrate` failed (exit code 1)"
+    assert str(exc).startswith(exc.cause.join(["the release command ", ";"]))
+    assert isinstance(exc, deploy.DeployError) and exc.log == ["boom"]
