@@ -34,13 +34,13 @@ def process_seconds(pid, reaped=False):
 
 
 def pids_of(name):
-    out = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True).stdout.split()
+    out = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True, check=False).stdout.split()
     return [int(p) for p in out]
 
 
 def shim_of(container_id):
     out = subprocess.run(["pgrep", "-f", f"containerd-shim-runc-v2 .*-id {container_id}"],
-                         capture_output=True, text=True).stdout.split()
+                         capture_output=True, text=True, check=False).stdout.split()
     return int(out[0]) if out else None
 
 
