@@ -57,3 +57,12 @@ def test_image_templates_render_labels_through_the_filter():
     entry = {"name": "python", "suite": "trixie", "version": "3.13", "base": "qoddi/debian:trixie", "packages": []}
     text = _images.render_dockerfile(entry, False, "")
     assert 'LABEL org.qoddi.image="python"' in text and 'LABEL org.qoddi.python="3.13"' in text
+
+
+def test_roles_template_no_mapping_key():
+    """Ansible templates values, not keys: a key like "{{ 'app' | qoddi.paas.label }}": x stays that
+    text (a label named so went to the engine once). Build such a mapping in one expression instead."""
+    key = re.compile(r"""^\s*-?\s*["']\{\{.*\}\}["']\s*:""")
+    offenders = [f"{path.relative_to(ROOT)}:{number}" for path in ROOT.glob("roles/**/*.yml")
+                 for number, line in enumerate(path.read_text().splitlines(), 1) if key.match(line)]
+    assert not offenders, offenders
