@@ -14,6 +14,7 @@ release command runs to completion as a one-off job before any service changes.
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import hashlib
 import json
@@ -360,6 +361,11 @@ def _log_lines(client, service_id: str, since: float) -> list[str]:
     return b"".join(raw).decode(errors="replace").splitlines()
 
 
+def _created(task: dict) -> float:
+    """When Swarm created a task (its RFC 3339 timestamp has nanoseconds, which Python's parser refuses)."""
+    return calendar.timegm(time.strptime(task["CreatedAt"][:19], "%Y-%m-%dT%H:%M:%S"))
+
+
 class _Watch:
     """One service of a rollout, until its tasks of the current spec serve (or fail)."""
 
@@ -387,7 +393,10 @@ class _Watch:
         if self.replicas == 0:
             return status.get("State") in (None, "completed")
         if self.health:
+            # Tasks of the current spec that ran before this rollout served already (a change of labels
+            # or of the replica count replaces no task): their ready line is older than what is read.
             ready = ready_tasks(_log_lines(client, self.service_id, self.started_wall))
+            ready |= {task["ID"] for task in running if _created(task) < self.started_wall}
             if sum(task["ID"] in ready for task in running) >= self.replicas:
                 return True
             if time.monotonic() - self.started > BOOT_SECONDS:
@@ -460,9 +469,12 @@ def rollout(client, app: str, changes: list[tuple[dict | None, dict]], timeout: 
     """
     remove_surges(client, app)
     updated_at = time.monotonic()
-    surges = [surge_spec(spec) for current, spec in changes
-              if current is not None and health_path_of(spec) and (spec.get("Mode") or {}).get("Replicated", {})
-              .get("Replicas", 1) > 0 and (current["Spec"].get("Mode") or {}).get("Replicated", {}).get("Replicas")]
+    # Only where tasks are replaced: a change of labels (domains) or of the replica count keeps them.
+    replaced = [(current, spec) for current, spec in changes
+                if current is not None and current["Spec"]["TaskTemplate"] != spec["TaskTemplate"]]
+    surges = [surge_spec(spec) for current, spec in replaced
+              if health_path_of(spec) and (spec.get("Mode") or {}).get("Replicated", {}).get("Replicas", 1) > 0
+              and (current["Spec"].get("Mode") or {}).get("Replicated", {}).get("Replicas")]
     try:
         started = time.monotonic()
         watches = [_Watch(spec["Name"], _create(client, spec), spec, started) for spec in surges]
@@ -488,7 +500,7 @@ def rollout(client, app: str, changes: list[tuple[dict | None, dict]], timeout: 
         remove_surges(client, app)
     # The old tasks left Docker's DNS when Swarm stopped them (at the update); the edge forgets them
     # EDGE_FORGET_SECONDS later. The surge's tasks run the new release: they may serve on meanwhile.
-    if any(current is not None for current, unused in changes):
+    if replaced:
         time.sleep(max(0.0, updated_at + EDGE_FORGET_SECONDS - time.monotonic()))
 
 

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -244,3 +245,30 @@ def test_a_failed_release_says_its_cause_apart():
     assert exc.cause == "`python manage.py migrate` failed (exit code 1)"
     assert str(exc).startswith(exc.cause.join(["the release command ", ";"]))
     assert isinstance(exc, deploy.DeployError) and exc.log == ["boom"]
+
+
+class _LabelsOnlyApi:
+    """A web service whose update changed labels only (a new domain): Swarm replaced no task, so its
+    tasks' ready lines are older than the rollout, and no new line comes."""
+
+    def __init__(self, template):
+        self.template = template
+
+    def inspect_service(self, service_id):
+        return {"Spec": {"TaskTemplate": self.template}, "UpdateStatus": {"State": "completed"}}
+
+    def tasks(self, filters):
+        return [{"ID": f"t{n}", "CreatedAt": "2026-11-30T08:00:00.123456789Z", "DesiredState": "running",
+                 "Status": {"State": "running"}, "Spec": self.template} for n in (1, 2)]
+
+    def service_logs(self, *args, **kwargs):
+        return iter([b"2026-11-30T10:30:11.1Z com.docker.swarm.task.id=t1 GET /healthz 200\n"])
+
+
+def test_tasks_a_rollout_did_not_replace_count_as_serving():
+    template = {"ContainerSpec": {"Image": "a:r2", "Env": ["QODDI_HEALTH=/healthz"]}}
+    client = type("Client", (), {"api": _LabelsOnlyApi(template)})()
+    spec = {"Name": "a", "Mode": {"Replicated": {"Replicas": 2}}, "TaskTemplate": template}
+    watch = deploy._Watch("a", "id", spec, time.monotonic())
+    watch.health = "/healthz"
+    assert watch.done(client, time.monotonic())
