@@ -225,6 +225,10 @@ def _read_procfile(root: str, entries: list[str]) -> dict[str, str]:
             raise BuildpackError(
                 f"Procfile line {number} is not `name: command` ({line!r}): the name is letters, digits, _ or -, "
                 f"followed by a colon and the command, e.g. `{PROCFILE_EXAMPLE}`.")
+        if name == "next":
+            raise BuildpackError(f"Procfile line {number} names a process `next`, whose service would be the "
+                                 "platform's own <app>--next (the new release's first tasks during a rollout): give "
+                                 "it another name.")
         if name in processes:
             raise BuildpackError(f"Procfile line {number} declares the process {name!r} a second time: keep one "
                                  f"`{name}:` line.")

@@ -198,7 +198,10 @@ def desired_service(app: str, stack: str, process: str, command: str, image: str
 
 
 def spec_digest(desired: dict) -> str:
-    settings = dict(desired, secrets=None, labels=dict(desired["labels"], **{Label.ENV_SEQ: None}))
+    # Neither config-vars version counts: the controller changes both labels when it applies variables
+    # (release_due and the mounted secrets say what is due), without recomputing this digest.
+    settings = dict(desired, secrets=None, labels=dict(desired["labels"], **{Label.ENV_SEQ: None,
+                                                                             Label.RELEASE_ENV_SEQ: None}))
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -211,6 +214,9 @@ def differs(current: dict, desired: dict) -> bool:
     mounted = {ref["SecretName"] for ref in spec["TaskTemplate"]["ContainerSpec"].get("Secrets") or []}
     return (labels.get(Label.SPEC) != spec_digest(desired) or replicas != desired["replicas"]
             or labels.get(Label.ENV_SEQ) != desired["labels"][Label.ENV_SEQ]
+            # Variables no release ran with yet (a restart mounted them, or the controller's release
+            # command failed): this run must release. Once the controller released them, equal.
+            or labels.get(Label.RELEASE_ENV_SEQ) != desired["labels"][Label.RELEASE_ENV_SEQ]
             or mounted != {ref["SecretName"] for ref in desired["secrets"]})
 
 
@@ -384,7 +390,10 @@ class _Watch:
                               swarm.logs(client, self.service_id))
         template = service["Spec"]["TaskTemplate"]
         tasks = [task for task in swarm.tasks(client, self.service_id) if swarm.of_template(task, template)]
-        exited = [task for task in tasks if task["Status"]["State"] in ("failed", "rejected", "complete")]
+        # Only tasks of this rollout: Swarm keeps up to 5 old tasks a slot, and a task of the same spec that
+        # failed before (a liveness exit, an OOM kill) must not fail a change of labels or of replicas.
+        exited = [task for task in tasks if task["Status"]["State"] in ("failed", "rejected", "complete")
+                  and _created(task) >= self.started_wall]
         if exited:
             raise DeployError(f"the new tasks do not keep running ({exited[0]['Status'].get('Err') or 'exit 0'})",
                               swarm.logs(client, self.service_id))
@@ -469,6 +478,11 @@ def rollout(client, app: str, changes: list[tuple[dict | None, dict]], timeout: 
     """
     remove_surges(client, app)
     updated_at = time.monotonic()
+    for current, spec in changes:
+        # A restart counter, not a setting (state=restarted, the controller's restarts): kept, so that a
+        # later change of labels or replicas replaces no task.
+        if current is not None and "ForceUpdate" not in spec["TaskTemplate"]:
+            spec["TaskTemplate"]["ForceUpdate"] = current["Spec"]["TaskTemplate"].get("ForceUpdate", 0)
     # Only where tasks are replaced: a change of labels (domains) or of the replica count keeps them.
     replaced = [(current, spec) for current, spec in changes
                 if current is not None and current["Spec"]["TaskTemplate"] != spec["TaskTemplate"]]

@@ -105,9 +105,11 @@ def backends(routes: list, max_replicas: int) -> str:
     for route in routes:
         out += ["", f"backend {route['backend']}", "    balance leastconn"]
         if route["health"]:
+            # No domain left (another app's custom domain took its default one): the check still needs a Host.
+            host = (route["domains"] or ["localhost"])[0]
             out += [
                 "    option httpchk",
-                f"    http-check send meth GET uri {route['health']} ver HTTP/1.1 hdr Host {route['domains'][0]}",
+                f"    http-check send meth GET uri {route['health']} ver HTTP/1.1 hdr Host {host}",
                 "    # Like the app's own health check: any answer below 500 means the process serves.",
                 "    http-check expect rstatus ^[1-4]",
             ]

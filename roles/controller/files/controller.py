@@ -44,9 +44,10 @@ from ansible_collections.qoddi.paas.plugins.module_utils._conventions import Lab
 
 # The controller holds an app's lock for one tick's work on it (never for a release job's whole run):
 # should it be stopped meanwhile (a role run updating its service), the app's deploys wait this long.
-LOCK_TTL = 120
-# A rollout (deploy.rollout) runs within one tick, under the app's lock: bounded well inside its expiry.
+# A rollout (deploy.rollout) runs within one tick, under the app's lock: its surge, its update and,
+# when it fails, its undo are each bounded by ROLLOUT_TIMEOUT, all inside the lock's expiry.
 ROLLOUT_TIMEOUT = 90
+LOCK_TTL = 3 * ROLLOUT_TIMEOUT + 30
 log = certificates.log  # one format for every line the controller writes
 
 

@@ -50,8 +50,9 @@ def test_a_user_set_web_concurrency_wins():
     assert _desired(env={"WEB_CONCURRENCY": "7"})["env"]["WEB_CONCURRENCY"] == "7"
 
 
-def _service(desired, replicas, secrets=(), env_seq="0"):
-    return {"Spec": {"Labels": {"org.qoddi.spec": deploy.spec_digest(desired), "org.qoddi.env.seq": env_seq},
+def _service(desired, replicas, secrets=(), env_seq="0", released_seq=None):
+    return {"Spec": {"Labels": {"org.qoddi.spec": deploy.spec_digest(desired), "org.qoddi.env.seq": env_seq,
+                                "org.qoddi.release.env.seq": released_seq or env_seq},
                      "Mode": {"Replicated": {"Replicas": replicas}},
                      "TaskTemplate": {"ContainerSpec": {"Secrets": [{"SecretName": n} for n in secrets]}}}}
 
@@ -67,10 +68,11 @@ def test_config_vars_are_compared_by_version_not_by_the_settings_digest():
     desired = _desired(secrets=[{"SecretName": "qoddi-env-blog-4"}], env_seq=5)
     # The controller applied versions 4-5 without touching org.qoddi.spec: nothing left to do.
     assert not deploy.differs(_service(desired, 2, ["qoddi-env-blog-4"], "5"), desired)
-    # The version the release command last ran with is a setting: the controller restarts with new
-    # variables but does not release, so the next qoddi_app run must.
+    # Neither version is in the digest (the controller writes both labels without recomputing it), but
+    # variables mounted without a release (state=restarted) still need this run to release.
     assert desired["labels"]["org.qoddi.release.env.seq"] == "5"
-    assert deploy.spec_digest(desired) != deploy.spec_digest(_desired(secrets=[{"SecretName": "qoddi-env-blog-4"}]))
+    assert deploy.spec_digest(desired) == deploy.spec_digest(_desired(secrets=[{"SecretName": "qoddi-env-blog-4"}]))
+    assert deploy.differs(_service(desired, 2, ["qoddi-env-blog-4"], "5", released_seq="3"), desired)
     assert deploy.differs(_service(desired, 2, ["qoddi-env-blog-4"], "3"), desired)  # a removal pending
     assert deploy.differs(_service(desired, 2, ["qoddi-env-blog-2"], "5"), desired)
 
@@ -258,8 +260,11 @@ class _LabelsOnlyApi:
         return {"Spec": {"TaskTemplate": self.template}, "UpdateStatus": {"State": "completed"}}
 
     def tasks(self, filters):
+        # And one that failed before this rollout (a liveness exit): Swarm keeps it in the history.
         return [{"ID": f"t{n}", "CreatedAt": "2026-11-30T08:00:00.123456789Z", "DesiredState": "running",
-                 "Status": {"State": "running"}, "Spec": self.template} for n in (1, 2)]
+                 "Status": {"State": "running"}, "Spec": self.template} for n in (1, 2)] + [
+                {"ID": "t0", "CreatedAt": "2026-11-30T07:00:00.1Z", "DesiredState": "shutdown",
+                 "Status": {"State": "failed", "Err": "task: non-zero exit (143)"}, "Spec": self.template}]
 
     def service_logs(self, *args, **kwargs):
         return iter([b"2026-11-30T10:30:11.1Z com.docker.swarm.task.id=t1 GET /healthz 200\n"])
