@@ -507,15 +507,29 @@ def rollout(client, app: str, changes: list[tuple[dict | None, dict]], timeout: 
         # then dies within seconds, fails here.
         fresh = [_Watch(spec["Name"], service_id, spec, started) for _current, service_id, spec in applied]
         failed = wait_serving(client, fresh, timeout, guards=watches)
+        # The old tasks left Docker's DNS when Swarm stopped them (at the update); the edge forgets them
+        # EDGE_FORGET_SECONDS later. Meanwhile the new tasks (the surge's too, which serve on) must keep
+        # running: a release that answers, then dies within seconds, fails here, not after the run.
+        if not failed and replaced:
+            failed = _keep_running(client, fresh + watches, updated_at + EDGE_FORGET_SECONDS)
         if failed:
             _undo(client, applied, timeout)
             raise _failure(failed)
     finally:
         remove_surges(client, app)
-    # The old tasks left Docker's DNS when Swarm stopped them (at the update); the edge forgets them
-    # EDGE_FORGET_SECONDS later. The surge's tasks run the new release: they may serve on meanwhile.
-    if replaced:
-        time.sleep(max(0.0, updated_at + EDGE_FORGET_SECONDS - time.monotonic()))
+
+
+def _keep_running(client, watches: list[_Watch], until: float) -> dict[str, DeployError]:
+    """Watch services that serve until ``until`` (monotonic); the ones whose new tasks died, by name."""
+    failed = {}
+    while not failed and time.monotonic() < until:
+        for watch in watches:
+            try:
+                watch.done(client, time.monotonic())
+            except DeployError as exc:
+                failed[watch.name] = exc
+        time.sleep(0.2)
+    return failed
 
 
 def _failure(failed: dict[str, DeployError]) -> DeployError:

@@ -127,12 +127,20 @@ class EdgeFollower:
         if "routes.cfg" in changed and not self.valid(container, changed["routes.cfg"]):
             self.refused = digest
             return
+        # Only served domains' certificates replaced (a renewal, a new CA's reissue): swapped into the
+        # running edge through its runtime API, as the renewer does, without a reload (a reload would
+        # start new workers and drop the old ones' idle connections). New routes or domains reload.
+        replaced = [path for path in changed if path.startswith("certs/") and os.path.exists(self.path(path))]
+        swap_only = not stale and len(replaced) == len(changed)
         for path, data in changed.items():
             certificates.write_atomic(self.path(path), data, 0o600 if path.startswith("certs/") else 0o644)
         for path in stale:
             os.unlink(path)
         if acme:
             self.note_served(_edge.routed_domains(routes))
+        if swap_only and all([self.swap(container, path) for path in replaced]):
+            log(f"edge: certificates swapped in without a reload: {', '.join(sorted(replaced))}")
+            return
         self.reload(container)
         log(f"edge: routes applied ({', '.join(r['app'] for r in routes) or 'no app'}); "
             f"changed {', '.join(sorted(changed)) or 'nothing'}"
@@ -204,6 +212,20 @@ class EdgeFollower:
                 f"configuration: {output}")
             return False
         return True
+
+    def swap(self, container, relative: str) -> bool:
+        """``set ssl cert`` then ``commit ssl cert`` of one written certificate in the running edge;
+        False (the caller reloads) when HAProxy did not take it. No blank line: it would end the payload."""
+        script = ('f="$1"; a=$({ printf "set ssl cert %s <<\\n" "$f"; grep -v "^[[:space:]]*$" "$f"; printf "\\n"; }'
+                  ' | socat stdio unix:/var/run/haproxy/admin.sock); case "$a" in *Transaction*) ;; *) echo "$a"; exit 1;; esac;'
+                  ' a=$(printf "commit ssl cert %s\\n" "$f" | socat stdio unix:/var/run/haproxy/admin.sock);'
+                  ' case "$a" in *Success*) ;; *) echo "$a"; printf "abort ssl cert %s\\n" "$f" |'
+                  ' socat stdio unix:/var/run/haproxy/admin.sock >/dev/null; exit 1;; esac')
+        result = container.exec_run(["sh", "-c", script, "qoddi-swap", f"{IN_EDGE}/{relative}"])
+        if result.exit_code != 0:
+            log(f"edge: HAProxy did not take {relative} through its runtime API "
+                f"({result.output.decode(errors='replace').strip()}); reloading instead")
+        return result.exit_code == 0
 
     def reload(self, container) -> None:
         """roles/haproxy/tasks/reload.yml's steps: save the servers' state, then SIGUSR2 to the master."""
