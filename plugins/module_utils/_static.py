@@ -78,7 +78,9 @@ def take_manifest(log: list[str]) -> list[str] | None:
 
 def added_paths(changes: list[dict]) -> list[str] | None:
     """What the hooks added to the container (``docker diff``), topmost paths only; None when they
-    also changed or deleted a file, which a copy of their output could not repeat."""
+    also changed or deleted a file, which a copy of their output could not repeat. The engine answers
+    null, not an empty list, when the hooks wrote nothing (an app without static files)."""
+    changes = changes or []
     added = sorted(change["Path"] for change in changes if change["Kind"] == 1)
     tops = [path for path in added if not any(path.startswith(other + "/") for other in added)]
     for change in changes:

@@ -217,7 +217,8 @@ class EdgeFollower:
         """``set ssl cert`` then ``commit ssl cert`` of one written certificate in the running edge;
         False (the caller reloads) when HAProxy did not take it. No blank line: it would end the payload."""
         script = ('f="$1"; a=$({ printf "set ssl cert %s <<\\n" "$f"; grep -v "^[[:space:]]*$" "$f"; printf "\\n"; }'
-                  ' | socat stdio unix:/var/run/haproxy/admin.sock); case "$a" in *Transaction*) ;; *) echo "$a"; exit 1;; esac;'
+                  ' | socat stdio unix:/var/run/haproxy/admin.sock);'
+                  ' case "$a" in *Transaction*) ;; *) echo "$a"; exit 1;; esac;'
                   ' a=$(printf "commit ssl cert %s\\n" "$f" | socat stdio unix:/var/run/haproxy/admin.sock);'
                   ' case "$a" in *Success*) ;; *) echo "$a"; printf "abort ssl cert %s\\n" "$f" |'
                   ' socat stdio unix:/var/run/haproxy/admin.sock >/dev/null; exit 1;; esac')

@@ -98,3 +98,8 @@ def test_the_wrapper_records_what_python_opens(tmp_path):
                          check=True).stdout
     inputs = static.take_manifest(out.splitlines())
     assert {"manage.py", "mod.py", "data.txt"} <= set(inputs)
+
+
+def test_hooks_that_wrote_nothing_added_nothing():
+    """The engine's diff of a container that changed nothing is null."""
+    assert static.added_paths(None) == []
