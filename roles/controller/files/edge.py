@@ -138,7 +138,9 @@ class EdgeFollower:
             os.unlink(path)
         if acme:
             self.note_served(_edge.routed_domains(routes))
-        if swap_only and all([self.swap(container, path) for path in replaced]):
+        # Every certificate is tried (a list, not a generator that would stop at the first failure).
+        swapped = [self.swap(container, path) for path in replaced] if swap_only else []
+        if swap_only and all(swapped):
             log(f"edge: certificates swapped in without a reload: {', '.join(sorted(replaced))}")
             return
         self.reload(container)

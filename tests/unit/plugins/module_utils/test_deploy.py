@@ -261,10 +261,11 @@ class _LabelsOnlyApi:
 
     def tasks(self, filters):
         # And one that failed before this rollout (a liveness exit): Swarm keeps it in the history.
-        return [{"ID": f"t{n}", "CreatedAt": "2026-11-30T08:00:00.123456789Z", "DesiredState": "running",
-                 "Status": {"State": "running"}, "Spec": self.template} for n in (1, 2)] + [
-                {"ID": "t0", "CreatedAt": "2026-11-30T07:00:00.1Z", "DesiredState": "shutdown",
-                 "Status": {"State": "failed", "Err": "task: non-zero exit (143)"}, "Spec": self.template}]
+        running = [{"ID": f"t{n}", "CreatedAt": "2026-11-30T08:00:00.123456789Z", "DesiredState": "running",
+                    "Status": {"State": "running"}, "Spec": self.template} for n in (1, 2)]
+        failed = {"ID": "t0", "CreatedAt": "2026-11-30T07:00:00.1Z", "DesiredState": "shutdown",
+                  "Status": {"State": "failed", "Err": "task: non-zero exit (143)"}, "Spec": self.template}
+        return [*running, failed]
 
     def service_logs(self, *args, **kwargs):
         return iter([b"2026-11-30T10:30:11.1Z com.docker.swarm.task.id=t1 GET /healthz 200\n"])
