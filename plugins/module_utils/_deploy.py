@@ -367,9 +367,13 @@ def _log_lines(client, service_id: str, since: float) -> list[str]:
     return b"".join(raw).decode(errors="replace").splitlines()
 
 
+def swarm_time(timestamp: str) -> float:
+    """A Swarm timestamp as seconds since the epoch (RFC 3339 with nanoseconds, which Python's parser refuses)."""
+    return calendar.timegm(time.strptime(timestamp[:19], "%Y-%m-%dT%H:%M:%S"))
+
+
 def _created(task: dict) -> float:
-    """When Swarm created a task (its RFC 3339 timestamp has nanoseconds, which Python's parser refuses)."""
-    return calendar.timegm(time.strptime(task["CreatedAt"][:19], "%Y-%m-%dT%H:%M:%S"))
+    return swarm_time(task["CreatedAt"])
 
 
 class _Watch:
@@ -455,16 +459,7 @@ def wait_serving(client, watches: list[_Watch], timeout: int, guards: list[_Watc
 def remove_surges(client, app_label: str) -> None:
     """The surge services of an app (left by an interrupted rollout too)."""
     for surge in client.api.services(filters={"label": [f"{Label.APP}={app_label}", Label.SURGE]}):
-        with _suppress_not_found():
-            client.api.remove_service(surge["ID"])
-
-
-class _suppress_not_found:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, exc, tb):
-        return kind is not None and issubclass(kind, NotFound)
+        swarm.remove(client, surge["ID"])
 
 
 def rollout(client, app: str, changes: list[tuple[dict | None, dict]], timeout: int) -> None:
@@ -541,9 +536,9 @@ def _failure(failed: dict[str, DeployError]) -> DeployError:
 def _undo(client, applied: list, timeout: int) -> None:
     restored = []
     for current, service_id, _spec in applied:
-        with _suppress_not_found():
+        with contextlib.suppress(NotFound):
             if current is None:
-                client.api.remove_service(service_id)
+                swarm.remove(client, service_id)
             elif client.api.inspect_service(service_id)["Spec"] != current["Spec"]:
                 # Swarm's own rollback may have put it back already.
                 restore(client, service_id, current["Spec"])

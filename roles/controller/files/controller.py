@@ -24,7 +24,6 @@ It never reads a variable's value and logs keys and version numbers only.
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import re
@@ -52,9 +51,8 @@ log = certificates.log  # one format for every line the controller writes
 
 
 def age_seconds(timestamp: str, now: float) -> float:
-    """Seconds since a Swarm timestamp (RFC 3339 with nanoseconds, which Python's parser refuses)."""
-    started = datetime.datetime.strptime(timestamp[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.UTC)
-    return now - started.timestamp()
+    """Seconds since a Swarm timestamp."""
+    return now - deploy.swarm_time(timestamp)
 
 
 class Controller:
