@@ -4,7 +4,8 @@
 #   1. warm redeploy, one line of code changed: playbook wall time, the qoddi_app task and its `timings`;
 #   2. from the start of that run until every request is served by the new code (keep-alive HTTPS
 #      pollers through the edge on /version; the changed line is the version it answers);
-#   3. no-change re-run of the three tasks: playbook wall time and each task's time;
+#   3. no-change re-run of the three tasks: playbook wall time and each task's time; then its floor,
+#      three tasks of Ansible's ping and three of community.docker.docker_host_info (bench/task_floor.yml);
 #   4. a new custom domain: from the start of the qoddi_app task to HTTPS 200 with a certificate that
 #      verifies against pebble's CA; if that is not served 20 s after the task, the bench runs the
 #      edge playbook (playbooks/edge.yml) itself, and says so;
@@ -140,6 +141,21 @@ EOF
 # 3: the same three tasks again, nothing changed.
 run nochange
 echo "3 no change: $(stamp); playbook ${run_seconds} s; $(report nochange TASKS)"
+# 3, its floor: what any task costs here (bench/task_floor.yml: Ansible's ping, then a module asking the
+# engine once through the Docker SDK), right after the no-change run, at the same load.
+floor_start=$(now)
+ansible-playbook -i "$inventory" bench/task_floor.yml >"$logs/floor.json" 2>"$logs/floor.err" ||
+  { echo "the floor playbook failed, see $logs/floor.json" >&2; exit 1; }
+python3 - "$logs/floor.json" "$(since "$floor_start")" "$(stamp)" <<'EOF'
+import datetime, json, sys
+epoch = lambda iso: datetime.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+tasks = [t["task"] for play in json.load(open(sys.argv[1]))["plays"] for t in play["tasks"]]
+seconds = {t["name"]: epoch(t["duration"]["end"]) - epoch(t["duration"]["start"]) for t in tasks}
+group = lambda word: " + ".join(f"{v:.1f}" for k, v in seconds.items() if k.startswith(word))
+total = lambda word: sum(v for k, v in seconds.items() if k.startswith(word))
+print(f"3 floor:     {sys.argv[3]}; playbook {sys.argv[2]} s; three ansible.builtin.ping {group('Ping')} = {total('Ping'):.1f} s; "
+      f"three community.docker.docker_host_info {group('Engine')} = {total('Engine'):.1f} s")
+EOF
 
 # 6: idle, nothing of this script running (2 apps with 2 web tasks each, their datastores, edge, controller).
 idle=$(python3 bench/deploy_path_idle.py 30)

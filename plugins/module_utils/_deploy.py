@@ -25,6 +25,7 @@ import uuid
 from ansible_collections.qoddi.paas.plugins.module_utils import _swarm as swarm
 from ansible_collections.qoddi.paas.plugins.module_utils._conventions import (
     EDGE_NETWORK,
+    PREFIX,
     SIZES,
     WEB_PORT,
     Label,
@@ -206,17 +207,19 @@ def spec_digest(desired: dict) -> str:
 
 
 def differs(current: dict, desired: dict) -> bool:
-    """Whether a service must be updated: its platform settings or config vars changed, or it was
-    scaled by hand (or stopped with state=stopped, which changes the replicas but not the settings)."""
+    """Whether a service must be updated: its platform settings or config vars changed, one of its
+    labels was edited by hand (the edge reads them), or it was scaled by hand (or stopped with
+    state=stopped, which changes the replicas but not the settings)."""
     spec = current["Spec"]
-    labels = spec.get("Labels", {})
+    written = {key: value for key, value in (spec.get("Labels") or {}).items() if key.startswith(PREFIX)}
     replicas = spec.get("Mode", {}).get("Replicated", {}).get("Replicas")
     mounted = {ref["SecretName"] for ref in spec["TaskTemplate"]["ContainerSpec"].get("Secrets") or []}
-    return (labels.get(Label.SPEC) != spec_digest(desired) or replicas != desired["replicas"]
-            or labels.get(Label.ENV_SEQ) != desired["labels"][Label.ENV_SEQ]
-            # Variables no release ran with yet (a restart mounted them, or the controller's release
-            # command failed): this run must release. Once the controller released them, equal.
-            or labels.get(Label.RELEASE_ENV_SEQ) != desired["labels"][Label.RELEASE_ENV_SEQ]
+    # Every label qoddi_app writes, the settings' digest included. The config-vars versions are compared
+    # as they are: variables no release ran with yet (a restart mounted them, or the controller's release
+    # command failed) make RELEASE_ENV_SEQ differ, so this run must release; once the controller
+    # released them, equal.
+    return (written != dict(desired["labels"], **{Label.SPEC: spec_digest(desired)})
+            or replicas != desired["replicas"]
             or mounted != {ref["SecretName"] for ref in desired["secrets"]})
 
 
@@ -298,8 +301,8 @@ SETTLE_SECONDS = 5
 # The edge's Docker DNS timings (roles/haproxy/templates/haproxy.cfg.j2, `resolvers docker` and the
 # `default-server` line, which read them through the haproxy role's defaults): a task that left Docker's
 # DNS gets no new request from the edge after EDGE_FORGET_SECONDS; a new one is checked within as long.
-EDGE_RESOLVE_SECONDS = 1
-EDGE_HOLD_OBSOLETE_SECONDS = 1
+EDGE_RESOLVE_SECONDS = 0.5
+EDGE_HOLD_OBSOLETE_SECONDS = 0.5
 EDGE_FORGET_SECONDS = 2 * EDGE_RESOLVE_SECONDS + EDGE_HOLD_OBSOLETE_SECONDS
 _ROLLBACK_STATES = ("rollback_started", "rollback_completed", "rollback_paused", "paused")
 
@@ -480,7 +483,8 @@ def rollout(client, app: str, changes: list[tuple[dict | None, dict]], timeout: 
             spec["TaskTemplate"]["ForceUpdate"] = current["Spec"]["TaskTemplate"].get("ForceUpdate", 0)
     # Only where tasks are replaced: a change of labels (domains) or of the replica count keeps them.
     replaced = [(current, spec) for current, spec in changes
-                if current is not None and current["Spec"]["TaskTemplate"] != spec["TaskTemplate"]]
+                if current is not None and not swarm.same_tasks(client, current["Spec"]["TaskTemplate"],
+                                                               spec["TaskTemplate"])]
     surges = [surge_spec(spec) for current, spec in replaced
               if health_path_of(spec) and (spec.get("Mode") or {}).get("Replicated", {}).get("Replicas", 1) > 0
               and (current["Spec"].get("Mode") or {}).get("Replicated", {}).get("Replicas")]

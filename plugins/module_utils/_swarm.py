@@ -352,6 +352,33 @@ def logs(client, service_id: str, lines: int = 30) -> list[str]:
         return []
 
 
+# What Swarm writes into a stored task template that a spec sent without it means too.
+_TEMPLATE_DEFAULTS = {"Isolation": "default", "Runtime": "container"}
+
+
+def _pruned(value):
+    """``value`` without empty settings ({}, [], None) and Swarm's defaults, at every depth."""
+    if isinstance(value, dict):
+        pruned = {key: _pruned(item) for key, item in value.items() if _TEMPLATE_DEFAULTS.get(key) != item}
+        return {key: item for key, item in pruned.items() if item not in ({}, [], None)}
+    if isinstance(value, list):
+        return [_pruned(item) for item in value]
+    return value
+
+
+def same_tasks(client, stored: dict, template: dict) -> bool:
+    """Whether giving a service the task template ``template`` would leave its tasks running.
+
+    ``stored`` is the template as the engine returns it: Swarm fills in defaults and stores
+    networks by id, so comparing the two as they are would replace tasks for a change of labels.
+    """
+    names = [net["Target"] for net in template.get("Networks") or []]
+    ids = {net["Name"]: net["Id"] for net in client.api.networks(names=names)} if names else {}
+    template = dict(template, Networks=[dict(net, Target=ids.get(net["Target"], net["Target"]))
+                                        for net in template.get("Networks") or []])
+    return _pruned(stored) == _pruned(template)
+
+
 def of_template(task: dict, template: dict) -> bool:
     """Whether a task runs the service's current task template (Swarm adds Runtime to tasks)."""
     spec = task.get("Spec") or {}

@@ -50,9 +50,11 @@ def test_a_user_set_web_concurrency_wins():
     assert _desired(env={"WEB_CONCURRENCY": "7"})["env"]["WEB_CONCURRENCY"] == "7"
 
 
-def _service(desired, replicas, secrets=(), env_seq="0", released_seq=None):
-    return {"Spec": {"Labels": {"org.qoddi.spec": deploy.spec_digest(desired), "org.qoddi.env.seq": env_seq,
-                                "org.qoddi.release.env.seq": released_seq or env_seq},
+def _service(desired, replicas, secrets=(), env_seq="0", released_seq=None, **edited):
+    """A service as qoddi_app made it from ``desired`` (then changed by the controller or by hand)."""
+    labels = dict(desired["labels"], **{"org.qoddi.spec": deploy.spec_digest(desired), "org.qoddi.env.seq": env_seq,
+                                        "org.qoddi.release.env.seq": released_seq or env_seq}, **edited)
+    return {"Spec": {"Labels": labels,
                      "Mode": {"Replicated": {"Replicas": replicas}},
                      "TaskTemplate": {"ContainerSpec": {"Secrets": [{"SecretName": n} for n in secrets]}}}}
 
@@ -62,6 +64,13 @@ def test_differs_on_settings_and_on_replicas_scaled_elsewhere():
     assert not deploy.differs(_service(desired, 2), desired)
     assert deploy.differs(_service(desired, 0), desired)  # stopped with state=stopped
     assert deploy.differs(_service(_desired(release=2), 2), desired)
+
+
+def test_differs_on_a_label_edited_by_hand_but_not_on_others_labels():
+    desired = _desired()
+    assert deploy.differs(_service(desired, 2, **{"org.qoddi.health": "/health z"}), desired)
+    assert deploy.differs(_service(desired, 2, **{"org.qoddi.extra": "1"}), desired)
+    assert not deploy.differs(_service(desired, 2, **{"com.example.team": "blog"}), desired)
 
 
 def test_config_vars_are_compared_by_version_not_by_the_settings_digest():
@@ -160,8 +169,8 @@ def test_web_services_have_no_docker_health_check_but_a_probed_path():
 def test_the_edge_forgets_stopped_tasks_within_the_bound_the_rollout_waits_for():
     template = (Path(__file__).parents[4] / "roles/haproxy/templates/haproxy.cfg.j2").read_text()
     resolvers = template.split("resolvers docker", 1)[1].split("\n\n", 1)[0]
-    assert f"timeout resolve {deploy.EDGE_RESOLVE_SECONDS}s" in resolvers
-    assert f"hold obsolete {deploy.EDGE_HOLD_OBSOLETE_SECONDS}s" in resolvers
+    assert f"timeout resolve {round(deploy.EDGE_RESOLVE_SECONDS * 1000)}ms" in resolvers
+    assert f"hold obsolete {round(deploy.EDGE_HOLD_OBSOLETE_SECONDS * 1000)}ms" in resolvers
 
 
 def test_a_task_is_of_the_template_it_was_made_from_whatever_swarm_added():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 from ansible_collections.qoddi.paas.plugins.module_utils import _swarm as swarm
 
@@ -143,3 +144,32 @@ def test_an_update_keeps_the_restart_counter_and_a_restart_bumps_it():
     assert (first_id, version) == ("s1", 9)
     assert update["task_template"]["ForceUpdate"] == 4 and update["mode"] == {"Replicated": {"Replicas": 3}}
     assert restart["task_template"]["ForceUpdate"] == 5
+
+
+class NetworksApi:
+    def networks(self, names):
+        return [{"Name": name, "Id": "id-" + name} for name in names]
+
+
+def test_a_template_swarm_filled_in_runs_the_same_tasks_as_the_one_sent():
+    """Swarm stores defaults and network ids: a change of labels alone must not count as new tasks."""
+    from docker import types
+
+    sent = json.loads(json.dumps(types.TaskTemplate(
+        container_spec=types.ContainerSpec(image="a:r1", command=["gunicorn"], env=["X=1"]),
+        restart_policy=types.RestartPolicy(condition="any", delay=1_000_000_000),
+        networks=[types.NetworkAttachmentConfig("qoddi-edge")])))
+    sent["ForceUpdate"] = 2
+    stored = {  # as inspect_service returned it for such a template (engine 20.10)
+        "ContainerSpec": {"Image": "a:r1", "Command": ["gunicorn"], "Env": ["X=1"], "DNSConfig": {},
+                          "Isolation": "default"},
+        "RestartPolicy": {"Condition": "any", "Delay": 1_000_000_000, "MaxAttempts": 0, "Window": 0},
+        "Placement": {}, "Networks": [{"Target": "id-qoddi-edge"}], "ForceUpdate": 2, "Runtime": "container"}
+    client = type("Client", (), {"api": NetworksApi()})()
+    assert swarm.same_tasks(client, stored, sent)
+    assert not swarm.same_tasks(client, stored, dict(sent, ForceUpdate=3))
+    changed = json.loads(json.dumps(sent))
+    changed["ContainerSpec"]["Env"] = ["X=2"]
+    assert not swarm.same_tasks(client, stored, changed)
+    changed["ContainerSpec"]["Env"], changed["Networks"] = ["X=1"], [{"Target": "qoddi-other"}]
+    assert not swarm.same_tasks(client, stored, changed)
