@@ -22,6 +22,7 @@ import time
 import uuid
 
 # The conventions every reader of the cluster shares (names, sizes, port, networks, labels).
+from ansible_collections.qoddi.paas.plugins.module_utils import _edge as edge
 from ansible_collections.qoddi.paas.plugins.module_utils import _swarm as swarm
 from ansible_collections.qoddi.paas.plugins.module_utils._conventions import (
     EDGE_NETWORK,
@@ -298,12 +299,18 @@ SURGE_SUFFIX = "--next"
 BOOT_SECONDS = 60
 # A process without a health path must keep running this long (all of them at once, not one after another).
 SETTLE_SECONDS = 5
-# The edge's Docker DNS timings (roles/haproxy/templates/haproxy.cfg.j2, `resolvers docker` and the
-# `default-server` line, which read them through the haproxy role's defaults): a task that left Docker's
-# DNS gets no new request from the edge after EDGE_FORGET_SECONDS; a new one is checked within as long.
+# The edge's timings: Docker DNS (roles/haproxy/templates/haproxy.cfg.j2, `resolvers docker`; a unit
+# test keeps them equal) and its checks of tasks (_edge.backends). A task that left Docker's DNS gets no
+# new request after EDGE_FORGET_SECONDS, but keeps getting them for EDGE_HOLD_OBSOLETE_SECONDS at least;
+# a task that answers gets requests within EDGE_ADMIT_SECONDS (HAProxy learns it at its next resolution,
+# and a task it holds down, as every new one is from its first check, made before its app answered, is
+# up again after RISE checks DOWN_INTER apart). So a service may leave DNS once the tasks that replace it
+# answered EDGE_HANDOVER_SECONDS ago: no moment without a task that takes requests (a 503 otherwise).
 EDGE_RESOLVE_SECONDS = 0.5
 EDGE_HOLD_OBSOLETE_SECONDS = 0.5
 EDGE_FORGET_SECONDS = 2 * EDGE_RESOLVE_SECONDS + EDGE_HOLD_OBSOLETE_SECONDS
+EDGE_ADMIT_SECONDS = EDGE_RESOLVE_SECONDS + edge.RISE * edge.DOWN_INTER_SECONDS
+EDGE_HANDOVER_SECONDS = max(0.0, EDGE_ADMIT_SECONDS - EDGE_HOLD_OBSOLETE_SECONDS)
 _ROLLBACK_STATES = ("rollback_started", "rollback_completed", "rollback_paused", "paused")
 
 
@@ -387,6 +394,7 @@ class _Watch:
         self.replicas = (spec.get("Mode") or {}).get("Replicated", {}).get("Replicas", 1)
         self.health = health_path_of(spec)
         self.running_since: float | None = None
+        self.ready_at: float | None = None  # when done() first saw every task serve (monotonic)
 
     def done(self, client, now: float) -> bool:
         """True once the service serves; DeployError when it cannot."""
@@ -414,6 +422,7 @@ class _Watch:
             ready = ready_tasks(_log_lines(client, self.service_id, self.started_wall))
             ready |= {task["ID"] for task in running if _created(task) < self.started_wall}
             if sum(task["ID"] in ready for task in running) >= self.replicas:
+                self.ready_at = self.ready_at or now
                 return True
             if time.monotonic() - self.started > BOOT_SECONDS:
                 raise DeployError(f"the new tasks did not answer on {self.health} within {BOOT_SECONDS} s",
@@ -491,7 +500,7 @@ def rollout(client, app: str, changes: list[tuple[dict | None, dict]], timeout: 
     try:
         started = time.monotonic()
         watches = [_Watch(spec["Name"], _create(client, spec), spec, started) for spec in surges]
-        failed = wait_serving(client, watches, timeout)
+        failed = wait_serving(client, watches, timeout) or _keep_running(client, watches, _handover(watches))
         if failed:
             raise _failure(failed)
         started = updated_at = time.monotonic()
@@ -507,15 +516,24 @@ def rollout(client, app: str, changes: list[tuple[dict | None, dict]], timeout: 
         fresh = [_Watch(spec["Name"], service_id, spec, started) for _current, service_id, spec in applied]
         failed = wait_serving(client, fresh, timeout, guards=watches)
         # The old tasks left Docker's DNS when Swarm stopped them (at the update); the edge forgets them
-        # EDGE_FORGET_SECONDS later. Meanwhile the new tasks (the surge's too, which serve on) must keep
-        # running: a release that answers, then dies within seconds, fails here, not after the run.
+        # EDGE_FORGET_SECONDS later. The surge leaves it next (finally), once the edge takes the new tasks
+        # (_handover). Meanwhile the new tasks (the surge's too, which serve on) must keep running: a
+        # release that answers, then dies within seconds, fails here, not after the run.
         if not failed and replaced:
-            failed = _keep_running(client, fresh + watches, updated_at + EDGE_FORGET_SECONDS)
+            until = max(updated_at + EDGE_FORGET_SECONDS, _handover(fresh) if watches else 0)
+            failed = _keep_running(client, fresh + watches, until)
         if failed:
             _undo(client, applied, timeout)
             raise _failure(failed)
     finally:
         remove_surges(client, app)
+
+
+def _handover(watches: list[_Watch]) -> float:
+    """When (monotonic) the edge takes requests to every watched service's tasks, which answer already:
+    from then on what they replace may leave Docker's DNS (see EDGE_HANDOVER_SECONDS)."""
+    now = time.monotonic()
+    return max((watch.ready_at or now for watch in watches if watch.health), default=now) + EDGE_HANDOVER_SECONDS
 
 
 def _keep_running(client, watches: list[_Watch], until: float) -> dict[str, DeployError]:

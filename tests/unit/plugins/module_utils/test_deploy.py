@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.qoddi.paas.plugins.module_utils import _edge as edge
 from ansible_collections.qoddi.paas.plugins.module_utils import _deploy as deploy
 from ansible_collections.qoddi.paas.plugins.module_utils import _swarm as swarm
 
@@ -171,6 +172,16 @@ def test_the_edge_forgets_stopped_tasks_within_the_bound_the_rollout_waits_for()
     resolvers = template.split("resolvers docker", 1)[1].split("\n\n", 1)[0]
     assert f"timeout resolve {round(deploy.EDGE_RESOLVE_SECONDS * 1000)}ms" in resolvers
     assert f"hold obsolete {round(deploy.EDGE_HOLD_OBSOLETE_SECONDS * 1000)}ms" in resolvers
+
+
+def test_a_surge_leaves_only_once_the_edge_takes_the_tasks_that_replace_it():
+    """The edge holds every new task down from its first check (made before its app answered): its
+    backends' check timings are what the rollout waits for after a ready line (a 503 under load otherwise)."""
+    backends = edge.backends([{"app": "blog", "backend": "app-blog", "service": "blog", "domains": ["blog.a"], "health": "/"}], 2)
+    assert f"downinter {round(edge.DOWN_INTER_SECONDS * 1000)}ms" in backends and f"rise {edge.RISE} " in backends
+    assert deploy.EDGE_ADMIT_SECONDS == deploy.EDGE_RESOLVE_SECONDS + edge.RISE * edge.DOWN_INTER_SECONDS
+    # A service that leaves DNS still gets requests for hold obsolete: its replacement must be admitted by then.
+    assert deploy.EDGE_HANDOVER_SECONDS + deploy.EDGE_HOLD_OBSOLETE_SECONDS >= deploy.EDGE_ADMIT_SECONDS
 
 
 def test_a_task_is_of_the_template_it_was_made_from_whatever_swarm_added():
