@@ -34,7 +34,7 @@ def zipapp(files: list, main: str) -> str:
     Every directory that holds a Python file gets an empty __init__.py when it has none: zipimport
     finds regular packages only, and ansible_collections is a namespace package on disk.
     """
-    module, _, function = main.partition(":")
+    module, unused, function = main.partition(":")
     if not module or not function:
         raise AnsibleFilterError(f"zipapp: main must read module:function, not {main!r}")
     contents = {}

@@ -491,9 +491,8 @@ def rollout(client, app: str, changes: list[tuple[dict | None, dict]], timeout: 
         if current is not None and "ForceUpdate" not in spec["TaskTemplate"]:
             spec["TaskTemplate"]["ForceUpdate"] = current["Spec"]["TaskTemplate"].get("ForceUpdate", 0)
     # Only where tasks are replaced: a change of labels (domains) or of the replica count keeps them.
-    replaced = [(current, spec) for current, spec in changes
-                if current is not None and not swarm.same_tasks(client, current["Spec"]["TaskTemplate"],
-                                                               spec["TaskTemplate"])]
+    replaced = [(current, spec) for current, spec in changes if current is not None
+                and not swarm.same_tasks(client, current["Spec"]["TaskTemplate"], spec["TaskTemplate"])]
     surges = [surge_spec(spec) for current, spec in replaced
               if health_path_of(spec) and (spec.get("Mode") or {}).get("Replicated", {}).get("Replicas", 1) > 0
               and (current["Spec"].get("Mode") or {}).get("Replicated", {}).get("Replicas")]
