@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.qoddi.paas.plugins.module_utils import _edge as edge
 from ansible_collections.qoddi.paas.plugins.module_utils import _deploy as deploy
+from ansible_collections.qoddi.paas.plugins.module_utils import _edge as edge
 from ansible_collections.qoddi.paas.plugins.module_utils import _swarm as swarm
 
 
@@ -177,7 +177,8 @@ def test_the_edge_forgets_stopped_tasks_within_the_bound_the_rollout_waits_for()
 def test_a_surge_leaves_only_once_the_edge_takes_the_tasks_that_replace_it():
     """The edge holds every new task down from its first check (made before its app answered): its
     backends' check timings are what the rollout waits for after a ready line (a 503 under load otherwise)."""
-    backends = edge.backends([{"app": "blog", "backend": "app-blog", "service": "blog", "domains": ["blog.a"], "health": "/"}], 2)
+    route = {"app": "blog", "backend": "app-blog", "service": "blog", "domains": ["blog.a"], "health": "/"}
+    backends = edge.backends([route], 2)
     assert f"downinter {round(edge.DOWN_INTER_SECONDS * 1000)}ms" in backends and f"rise {edge.RISE} " in backends
     assert deploy.EDGE_ADMIT_SECONDS == deploy.EDGE_RESOLVE_SECONDS + edge.RISE * edge.DOWN_INTER_SECONDS
     # A service that leaves DNS still gets requests for hold obsolete: its replacement must be admitted by then.
