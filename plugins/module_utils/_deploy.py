@@ -273,9 +273,25 @@ def datastore_services(client, name: str) -> list[dict]:
     return client.api.services(filters={"label": [f"{Label.APP}={name}", Label.DATASTORE]})
 
 
-def restore(client, service_id: str, spec: dict) -> None:
-    """Put a service back to ``spec`` (its spec before this run changed it): a rolling update back."""
-    swarm.replace(client, client.api.inspect_service(service_id), spec)
+def restore(client, service_id: str, spec: dict) -> bool:
+    """Put a service back to ``spec`` (its spec before this run changed it): a rolling update back.
+
+    False when it has that spec already. Swarm's own rollback (``failure_action``) may change the
+    service between the inspect and the update, which the engine then refuses as "update out of
+    sequence": inspected again, it may be back already.
+    """
+    for attempt in range(5):
+        service = client.api.inspect_service(service_id)
+        if service["Spec"] == spec:
+            return False
+        try:
+            swarm.replace(client, service, spec)
+            return True
+        except docker_errors.APIError as exc:
+            if "out of sequence" not in str(exc) or attempt == 4:
+                raise
+            time.sleep(0.2)
+    return True
 
 
 def apply_service(client, desired: dict, current: dict | None) -> str:
@@ -560,9 +576,7 @@ def _undo(client, applied: list, timeout: int) -> None:
         with contextlib.suppress(NotFound):
             if current is None:
                 swarm.remove(client, service_id)
-            elif client.api.inspect_service(service_id)["Spec"] != current["Spec"]:
-                # Swarm's own rollback may have put it back already.
-                restore(client, service_id, current["Spec"])
+            elif restore(client, service_id, current["Spec"]):  # Swarm's own rollback may have done it
                 restored.append(current)
     started = time.monotonic()
     failed = wait_serving(client, [_Watch(c["Spec"]["Name"], c["ID"], c["Spec"], started) for c in restored], timeout)
