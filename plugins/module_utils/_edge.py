@@ -21,6 +21,8 @@ from ansible_collections.qoddi.paas.plugins.module_utils._conventions import NAM
 # is down from its first check (made before its app answers) until then. _deploy's rollouts wait for it.
 DOWN_INTER_SECONDS = 0.25
 RISE = 2
+# A rising task (up from its first check that passed) and a failing one are checked this often.
+FAST_INTER_SECONDS = 0.25
 
 # Swarm service names as qoddi_app makes them (the web process's is the app's name).
 _SERVICE_RE = NAME_RE
@@ -124,9 +126,11 @@ def backends(routes: list, max_replicas: int) -> str:
             "    # A task joins Docker's DNS when its container starts, before its app answers: HAProxy adds it",
             "    # up, its first failed check takes it down, and a down one is checked every "
             f"{round(DOWN_INTER_SECONDS * 1000)} ms,",
-            f"    # so it is up again {RISE} checks after its app answers (the rollout waits for that, see _deploy).",
-            f"    default-server check inter 2s fastinter 500ms downinter {round(DOWN_INTER_SECONDS * 1000)}ms fall 2"
-            f" rise {RISE} slowstart 10s"
+            f"    # so it is up again {RISE} checks after its app answers, the later ones "
+            f"{round(FAST_INTER_SECONDS * 1000)} ms apart (the rollout",
+            "    # waits for that, see _deploy).",
+            f"    default-server check inter 2s fastinter {round(FAST_INTER_SECONDS * 1000)}ms"
+            f" downinter {round(DOWN_INTER_SECONDS * 1000)}ms fall 2 rise {RISE} slowstart 10s"
             " resolvers docker resolve-prefer ipv4 init-addr last,none",
             f"    server-template web {int(max_replicas)} tasks.{route['service']}:{WEB_PORT}",
         ]

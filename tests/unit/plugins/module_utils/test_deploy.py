@@ -180,9 +180,14 @@ def test_a_surge_leaves_only_once_the_edge_takes_the_tasks_that_replace_it():
     route = {"app": "blog", "backend": "app-blog", "service": "blog", "domains": ["blog.a"], "health": "/"}
     backends = edge.backends([route], 2)
     assert f"downinter {round(edge.DOWN_INTER_SECONDS * 1000)}ms" in backends and f"rise {edge.RISE} " in backends
-    assert deploy.EDGE_ADMIT_SECONDS == deploy.EDGE_RESOLVE_SECONDS + edge.RISE * edge.DOWN_INTER_SECONDS
-    # A service that leaves DNS still gets requests for hold obsolete: its replacement must be admitted by then.
-    assert deploy.EDGE_HANDOVER_SECONDS + deploy.EDGE_HOLD_OBSOLETE_SECONDS >= deploy.EDGE_ADMIT_SECONDS
+    assert f"fastinter {round(edge.FAST_INTER_SECONDS * 1000)}ms" in backends
+    # Learnt at the next resolution, then the first passing check (down: DOWN_INTER), then RISE - 1 more.
+    assert deploy.EDGE_ADMIT_SECONDS >= (deploy.EDGE_RESOLVE_SECONDS + edge.DOWN_INTER_SECONDS
+                                         + (edge.RISE - 1) * edge.FAST_INTER_SECONDS)
+    # A service that left DNS is dropped at the first resolution hold obsolete after the last answer that
+    # listed it, which may have come a whole resolution before it left: its replacement must be in by then.
+    kept = deploy.EDGE_HOLD_OBSOLETE_SECONDS - deploy.EDGE_RESOLVE_SECONDS
+    assert deploy.EDGE_HANDOVER_SECONDS + kept >= deploy.EDGE_ADMIT_SECONDS
 
 
 def test_a_task_is_of_the_template_it_was_made_from_whatever_swarm_added():
