@@ -323,5 +323,6 @@ def test_putting_a_service_back_survives_swarms_own_rollback_racing_it():
             raise APIError("500 Server Error: rpc error: code = Unknown desc = update out of sequence")
 
     client = type("Client", (), {"api": Api()})()
-    assert deploy.restore(client, "s1", {"Name": "blog", "TaskTemplate": {"v": 1}}) is False  # back already: nothing to wait for
+    # Back already: nothing to wait for.
+    assert deploy.restore(client, "s1", {"Name": "blog", "TaskTemplate": {"v": 1}}) is False
     assert client.api.updates == 1
