@@ -276,31 +276,13 @@ def datastore_services(client, name: str) -> list[dict]:
 def restore(client, service_id: str, spec: dict) -> bool:
     """Put a service back to ``spec`` (its spec before this run changed it): a rolling update back.
 
-    False when it has that spec already. Swarm's own rollback (``failure_action``) may change the
-    service between the inspect and the update, which the engine then refuses as "update out of
-    sequence": inspected again, it may be back already.
+    False when it has that spec already: Swarm's own rollback (``failure_action``) may have done it.
     """
-    for attempt in range(5):
-        service = client.api.inspect_service(service_id)
-        if service["Spec"] == spec:
-            return False
-        try:
-            swarm.replace(client, service, spec)
-            return True
-        except docker_errors.APIError as exc:
-            if "out of sequence" not in str(exc) or attempt == 4:
-                raise
-            time.sleep(0.2)
+    service = client.api.inspect_service(service_id)
+    if service["Spec"] == spec:
+        return False
+    swarm.replace(client, service, spec)
     return True
-
-
-def apply_service(client, desired: dict, current: dict | None) -> str:
-    """Create or update one service; returns its id."""
-    kwargs = _service_kwargs(desired)
-    if current is None:
-        return client.api.create_service(**kwargs)["ID"]
-    client.api.update_service(current["ID"], version=current["Version"]["Index"], **kwargs)
-    return current["ID"]
 
 
 # ----- rollouts gated on the supervisor's ready line (qoddi_app and the controller) ----------------

@@ -24,9 +24,9 @@ import time
 from typing import Any, NamedTuple
 
 try:
-    from docker.errors import NotFound
+    from docker.errors import APIError, NotFound
 except ImportError:  # pragma: no cover - the module reports the missing SDK
-    NotFound = Exception
+    APIError = NotFound = Exception
 
 _NS = 1_000_000_000  # the Engine API counts durations in nanoseconds
 
@@ -298,11 +298,25 @@ def observe(client, service: dict) -> ServiceSpec:
 
 
 def replace(client, service: dict, spec: dict) -> None:
-    """Give ``service`` the Engine API Spec ``spec`` (the whole of it: the API replaces, it does not merge)."""
-    client.api.update_service(service["ID"], version=service["Version"]["Index"], task_template=spec["TaskTemplate"],
-                              name=spec["Name"], labels=spec.get("Labels"), mode=spec.get("Mode"),
-                              update_config=spec.get("UpdateConfig"), rollback_config=spec.get("RollbackConfig"),
-                              endpoint_spec=spec.get("EndpointSpec"))
+    """Give ``service`` the Engine API Spec ``spec`` (the whole of it: the API replaces, it does not merge).
+
+    ``service`` may be seconds old (a build ran since it was read): Swarm moves a service's version on
+    when its orchestrator changes the update status (an earlier update completing, its own rollback),
+    and refuses an update of an older version as "out of sequence". Then the service is read again and
+    the update made on it: the caller holds the app's lock, so no one else changed its settings.
+    """
+    for attempt in range(5):
+        try:
+            client.api.update_service(
+                service["ID"], version=service["Version"]["Index"], task_template=spec["TaskTemplate"],
+                name=spec["Name"], labels=spec.get("Labels"), mode=spec.get("Mode"),
+                update_config=spec.get("UpdateConfig"), rollback_config=spec.get("RollbackConfig"),
+                endpoint_spec=spec.get("EndpointSpec"))
+            return
+        except APIError as exc:
+            if "out of sequence" not in str(exc) or attempt == 4:
+                raise
+            service = client.api.inspect_service(service["ID"])
 
 
 def apply(client, desired: ServiceSpec, service: dict | None) -> str:

@@ -304,25 +304,3 @@ def test_tasks_a_rollout_did_not_replace_count_as_serving():
     watch = deploy._Watch("a", "id", spec, time.monotonic())
     watch.health = "/healthz"
     assert watch.done(client, time.monotonic())
-
-
-def test_putting_a_service_back_survives_swarms_own_rollback_racing_it():
-    """Swarm's failure_action rollback may change the service between our inspect and our update."""
-    from docker.errors import APIError
-
-    class Api:
-        def __init__(self):
-            self.spec, self.updates = {"Name": "blog", "TaskTemplate": {"v": 2}}, 0
-
-        def inspect_service(self, service_id):
-            return {"ID": service_id, "Version": {"Index": 7}, "Spec": self.spec}
-
-        def update_service(self, service_id, version, **spec):
-            self.updates += 1
-            self.spec = {"Name": "blog", "TaskTemplate": {"v": 1}}  # Swarm's rollback got there first
-            raise APIError("500 Server Error: rpc error: code = Unknown desc = update out of sequence")
-
-    client = type("Client", (), {"api": Api()})()
-    # Back already: nothing to wait for.
-    assert deploy.restore(client, "s1", {"Name": "blog", "TaskTemplate": {"v": 1}}) is False
-    assert client.api.updates == 1

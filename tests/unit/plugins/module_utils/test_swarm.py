@@ -173,3 +173,24 @@ def test_a_template_swarm_filled_in_runs_the_same_tasks_as_the_one_sent():
     assert not swarm.same_tasks(client, stored, changed)
     changed["ContainerSpec"]["Env"], changed["Networks"] = ["X=1"], [{"Target": "qoddi-other"}]
     assert not swarm.same_tasks(client, stored, changed)
+
+
+def test_an_update_of_a_service_read_before_swarm_moved_its_version_on_is_made_again_on_a_fresh_read():
+    """Swarm moves the version on when an earlier update completes or its own rollback runs."""
+    from docker.errors import APIError
+
+    class Api:
+        def __init__(self):
+            self.version, self.updates = 8, []
+
+        def inspect_service(self, service_id):
+            return {"ID": service_id, "Version": {"Index": self.version}, "Spec": {}}
+
+        def update_service(self, service_id, version, **spec):
+            self.updates.append(version)
+            if version != self.version:
+                raise APIError("500 Server Error: rpc error: code = Unknown desc = update out of sequence")
+
+    client = type("Client", (), {"api": Api()})()
+    swarm.replace(client, {"ID": "s1", "Version": {"Index": 7}}, {"Name": "blog", "TaskTemplate": {}})
+    assert client.api.updates == [7, 8]
