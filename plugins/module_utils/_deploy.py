@@ -207,13 +207,18 @@ def spec_digest(desired: dict) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def replicas_of(spec: dict, default: int | None = None) -> int | None:
+    """The replica count of a service's Engine API spec (``default`` when it says none)."""
+    return ((spec.get("Mode") or {}).get("Replicated") or {}).get("Replicas", default)
+
+
 def differs(current: dict, desired: dict) -> bool:
     """Whether a service must be updated: its platform settings or config vars changed, one of its
     labels was edited by hand (the edge reads them), or it was scaled by hand (or stopped with
     state=stopped, which changes the replicas but not the settings)."""
     spec = current["Spec"]
     written = {key: value for key, value in (spec.get("Labels") or {}).items() if key.startswith(PREFIX)}
-    replicas = spec.get("Mode", {}).get("Replicated", {}).get("Replicas")
+    replicas = replicas_of(spec)
     mounted = {ref["SecretName"] for ref in spec["TaskTemplate"]["ContainerSpec"].get("Secrets") or []}
     # Every label qoddi_app writes, the settings' digest included. The config-vars versions are compared
     # as they are: variables no release ran with yet (a restart mounted them, or the controller's release
@@ -396,7 +401,7 @@ class _Watch:
 
     def __init__(self, name: str, service_id: str, spec: dict, started: float):
         self.name, self.service_id, self.started = name, service_id, started
-        self.replicas = (spec.get("Mode") or {}).get("Replicated", {}).get("Replicas", 1)
+        self.replicas = replicas_of(spec, 1)
         self.health = health_path_of(spec)
         self.running_since: float | None = None
         self.ready_at: float | None = None  # when done() first saw every task serve (monotonic)
@@ -500,8 +505,7 @@ def rollout(client, app: str, changes: list[tuple[dict | None, dict]], timeout: 
     replaced = [(current, spec) for current, spec in changes if current is not None
                 and not swarm.same_tasks(client, current["Spec"]["TaskTemplate"], spec["TaskTemplate"])]
     surges = [surge_spec(spec) for current, spec in replaced
-              if health_path_of(spec) and (spec.get("Mode") or {}).get("Replicated", {}).get("Replicas", 1) > 0
-              and (current["Spec"].get("Mode") or {}).get("Replicated", {}).get("Replicas")]
+              if health_path_of(spec) and replicas_of(spec, 1) > 0 and replicas_of(current["Spec"])]
     try:
         started = time.monotonic()
         watches = [_Watch(spec["Name"], _create(client, spec), spec, started) for spec in surges]

@@ -761,7 +761,7 @@ class App:
         history = releases(self.client, self.name)
         self.result["releases"] = history
         before = {"release": current_release, "revision": current_revision,
-                  "processes": {p: s["Spec"]["Mode"].get("Replicated", {}).get("Replicas") for p, s in current.items()}}
+                  "processes": {p: deploy.replicas_of(s["Spec"]) for p, s in current.items()}}
 
         if self.p["rollback"] is not None:
             target = next((r for r in history if r["release"] == self.p["rollback"]), None)
