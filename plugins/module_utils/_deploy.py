@@ -399,8 +399,13 @@ def _created(task: dict) -> float:
 class _Watch:
     """One service of a rollout, until its tasks of the current spec serve (or fail)."""
 
-    def __init__(self, name: str, service_id: str, spec: dict, started: float):
-        self.name, self.service_id, self.started = name, service_id, started
+    def __init__(self, name: str, service_id: str, spec: dict, started: float, since: float | None = None,
+                 undo: bool = False):
+        """``started`` (monotonic) starts the boot timeout; tasks created ``since`` then (default: started)
+        must print their ready line, older ones served already. An ``undo`` watch follows a service put back
+        to its previous spec, by this run or by Swarm's own rollback, which it waits for."""
+        self.name, self.service_id, self.started, self.undo = name, service_id, started, undo
+        self.since = started if since is None else since
         self.replicas = replicas_of(spec, 1)
         self.health = health_path_of(spec)
         self.running_since: float | None = None
@@ -411,8 +416,11 @@ class _Watch:
         service = client.api.inspect_service(self.service_id)
         status = service.get("UpdateStatus") or {}
         if status.get("State") in _ROLLBACK_STATES:
-            raise DeployError(f"Swarm rolled the update back ({status.get('Message', '')})",
-                              swarm.logs(client, self.service_id))
+            if self.undo and status["State"] == "rollback_started":
+                return False
+            if not (self.undo and status["State"] == "rollback_completed"):
+                raise DeployError(f"Swarm rolled the update back ({status.get('Message', '')})",
+                                  swarm.logs(client, self.service_id))
         template = service["Spec"]["TaskTemplate"]
         tasks = [task for task in swarm.tasks(client, self.service_id) if swarm.of_template(task, template)]
         # Only tasks of this rollout: Swarm keeps up to 5 old tasks a slot, and a task of the same spec that
@@ -447,7 +455,7 @@ class _Watch:
 
     @property
     def started_wall(self) -> float:
-        return time.time() - (time.monotonic() - self.started) - 1
+        return time.time() - (time.monotonic() - self.since) - 1
 
 
 def wait_serving(client, watches: list[_Watch], timeout: int, guards: list[_Watch] = ()) -> dict[str, DeployError]:
@@ -534,7 +542,7 @@ def rollout(client, app: str, changes: list[tuple[dict | None, dict]], timeout: 
             until = max(updated_at + EDGE_FORGET_SECONDS, _handover(fresh) if watches else 0)
             failed = _keep_running(client, fresh + watches, until)
         if failed:
-            _undo(client, applied, timeout)
+            _undo(client, applied, timeout, updated_at)
             raise _failure(failed)
     finally:
         remove_surges(client, app)
@@ -566,16 +574,20 @@ def _failure(failed: dict[str, DeployError]) -> DeployError:
                        "back: every process is back on the previous release, which keeps serving", first.log)
 
 
-def _undo(client, applied: list, timeout: int) -> None:
+def _undo(client, applied: list, timeout: int, since: float) -> None:
+    """Put back what a rollout started at ``since`` (monotonic) applied, and wait until it serves again."""
     restored = []
     for current, service_id, _spec in applied:
         with contextlib.suppress(NotFound):
             if current is None:
                 swarm.remove(client, service_id)
-            elif restore(client, service_id, current["Spec"]):  # Swarm's own rollback may have done it
+            else:
+                restore(client, service_id, current["Spec"])  # unless Swarm's own rollback did it
                 restored.append(current)
+    # Waited for either way: after Swarm's rollback too, the previous release's tasks may still be starting.
     started = time.monotonic()
-    failed = wait_serving(client, [_Watch(c["Spec"]["Name"], c["ID"], c["Spec"], started) for c in restored], timeout)
+    failed = wait_serving(client, [_Watch(c["Spec"]["Name"], c["ID"], c["Spec"], started, since=since, undo=True)
+                                   for c in restored], timeout)
     if failed:
         raise DeployError("putting the previous release back failed too: "
                           + "; ".join(f"{name}: {exc}" for name, exc in failed.items()),

@@ -71,10 +71,14 @@ class Controller:
         apps: dict[str, list[dict]] = {}  # app processes, which the controller restarts
         others: dict[str, list[dict]] = {}  # datastores: their variables are qoddi_db's to apply
         jobs: dict[str, list[dict]] = {}  # the release jobs this controller started for config vars
+        surges: dict[str, list[dict]] = {}  # rollouts' surge services (deploy.surge_spec)
         for service in self.client.api.services(filters={"label": Label.APP}):
             labels = service["Spec"]["Labels"]
-            kind = apps if Label.PROCESS in labels else jobs if self.vars_job(service) else others
+            kind = (apps if Label.PROCESS in labels else surges if Label.SURGE in labels
+                    else jobs if self.vars_job(service) else others)
             kind.setdefault(labels[Label.APP], []).append(service)
+        for app, services in sorted(surges.items()):
+            self.remove_left_surges(app, services)
         variables = env.versions(self.client)
         check_ages = now >= self.next_age_check
         if check_ages:
@@ -100,6 +104,21 @@ class Controller:
         for app, history in variables.items():
             if app not in apps:
                 self.collect(app, history, others.get(app, []))
+
+    def remove_left_surges(self, app: str, surges: list[dict]) -> None:
+        """Remove the surges no rollout runs for: left by a run that was killed (a playbook interrupted,
+        a node restarted). They would serve the app's old release beside it until its next rollout,
+        stopped or not. Every rollout runs under the app's lock and removes its surge before releasing
+        it, so a surge whose app's lock is free has no rollout; a running one holds the lock (Busy)."""
+        try:
+            with lock.held(self.client, app, lock.holder("the controller removing a left surge"), 0, ttl=LOCK_TTL):
+                for surge in surges:
+                    if swarm.remove(self.client, surge["ID"]):  # False: its rollout ended since the listing
+                        log(f"{app}: removed {surge['Spec']['Name']}, the surge of a rollout that was interrupted")
+        except lock.Busy:
+            pass  # a rollout is running: its surge is its own
+        except Exception as exc:  # noqa: BLE001 - logged, and tried again at the next tick
+            log(f"{app}: error removing a left surge (will retry): {exc}")
 
     def busy(self, service: dict) -> bool:
         return (service.get("UpdateStatus") or {}).get("State") in ("updating", "rollback_started")

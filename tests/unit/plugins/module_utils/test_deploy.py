@@ -312,3 +312,41 @@ def test_tasks_a_rollout_did_not_replace_count_as_serving():
     watch = deploy._Watch("a", "id", spec, time.monotonic())
     watch.health = "/healthz"
     assert watch.done(client, time.monotonic())
+
+
+class _RolledBackApi:
+    """A web service Swarm's own rollback (failure_action) is putting back: its restored tasks start
+    after the rollout's update, so they must print their ready lines before the app serves again."""
+
+    def __init__(self, template, state, created):
+        self.template, self.state, self.created = template, state, created
+
+    def inspect_service(self, service_id):
+        return {"Spec": {"TaskTemplate": self.template}, "UpdateStatus": {"State": self.state}}
+
+    def tasks(self, filters):
+        return [{"ID": f"t{n}", "CreatedAt": self.created, "DesiredState": "running",
+                 "Status": {"State": "running"}, "Spec": self.template} for n in (1, 2)]
+
+    def service_logs(self, *args, **kwargs):
+        return iter([f"{self.created} com.docker.swarm.task.id=t{n} {deploy.READY_MARK}\n".encode() for n in (1, 2)])
+
+
+def test_an_undo_waits_for_swarms_own_rollback_then_for_the_restored_tasks():
+    template = {"ContainerSpec": {"Image": "a:r2"}}
+    spec = {"Name": "a", "Mode": {"Replicated": {"Replicas": 2}}, "TaskTemplate": template}
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.1Z", time.gmtime(time.time() + 1))
+    api = _RolledBackApi(template, "rollback_started", now)
+    client = type("Client", (), {"api": api})()
+    rollout_started = time.monotonic() - 5
+    undo = deploy._Watch("a", "id", spec, time.monotonic(), since=rollout_started, undo=True)
+    undo.health = "/healthz"
+    assert not undo.done(client, time.monotonic())  # Swarm still rolls back: not yet serving
+    with pytest.raises(deploy.DeployError, match="Swarm rolled the update back"):
+        deploy._Watch("a", "id", spec, rollout_started).done(client, time.monotonic())  # a rollout's own watch
+    api.state = "rollback_completed"
+    assert undo.done(client, time.monotonic())
+    api.service_logs = lambda *args, **kwargs: iter([])  # restored tasks that have not answered yet
+    undo = deploy._Watch("a", "id", spec, time.monotonic(), since=rollout_started, undo=True)
+    undo.health = "/healthz"
+    assert not undo.done(client, time.monotonic())
