@@ -124,6 +124,21 @@ def image_final_ref(entry: dict, failed_pulls: list) -> str:
     return entry["ref_local"] if entry["key"] in failed_pulls else entry["ref"]
 
 
+def registry_ref(ref: str, registry: str) -> str:
+    """The reference of an image in the cluster's registry (``host:port``): the image's repository
+    and tag under that registry, without the registry it came from (``docker.io/library/haproxy:2.8``
+    becomes ``<registry>/library/haproxy:2.8``, ``qoddi/python:3.11-<digest>`` becomes
+    ``<registry>/qoddi/python:3.11-<digest>``). An empty registry, or a reference already in it, is
+    returned unchanged."""
+    if not registry or ref.startswith(f"{registry}/"):
+        return ref
+    first, sep, rest = ref.partition("/")
+    # Docker's own rule: a first component with a dot or a port, or localhost, names a registry.
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        ref = rest
+    return f"{registry}/{ref}"
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -131,4 +146,5 @@ class FilterModule:
             "local_recipes": local_recipes,
             "image_decisions": image_decisions,
             "image_final_ref": image_final_ref,
+            "registry_ref": registry_ref,
         }
