@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.qoddi.paas.plugins.module_utils._registry import registry_ref
 from ansible_collections.qoddi.paas.plugins.plugin_utils import _images
 
 IMAGE_SOURCES = ("registry", "local", "auto")
@@ -122,21 +123,6 @@ def image_decisions(plan: list, source: str, recipes: dict, present: list) -> li
 def image_final_ref(entry: dict, failed_pulls: list) -> str:
     """The reference an image ends up with: the local build when its pull failed."""
     return entry["ref_local"] if entry["key"] in failed_pulls else entry["ref"]
-
-
-def registry_ref(ref: str, registry: str) -> str:
-    """The reference of an image in the cluster's registry (``host:port``): the image's repository
-    and tag under that registry, without the registry it came from (``docker.io/library/haproxy:2.8``
-    becomes ``<registry>/library/haproxy:2.8``, ``qoddi/python:3.11-<digest>`` becomes
-    ``<registry>/qoddi/python:3.11-<digest>``). An empty registry, or a reference already in it, is
-    returned unchanged."""
-    if not registry or ref.startswith(f"{registry}/"):
-        return ref
-    first, sep, rest = ref.partition("/")
-    # Docker's own rule: a first component with a dot or a port, or localhost, names a registry.
-    if sep and ("." in first or ":" in first or first == "localhost"):
-        ref = rest
-    return f"{registry}/{ref}"
 
 
 class FilterModule:

@@ -12,7 +12,6 @@ from ansible_collections.qoddi.paas.plugins.filter.images import (
     image_final_ref,
     image_plan,
     local_recipes,
-    registry_ref,
 )
 
 CATALOGUE = {"haproxy": {"packages": ["haproxy"]}, "python": {"packages": []}, "python-build": {"packages": []}}
@@ -121,21 +120,3 @@ def test_local_only_images_are_built_here_in_every_mode(source):
     assert decided["controller"]["action"] == "build" and decided["controller"]["ref"] == "qoddi/controller:x"
     assert decided["haproxy"]["action"] in ("pull", "pull_or_build")
 
-
-@pytest.mark.parametrize(
-    ("ref", "expected"),
-    [
-        ("qoddi/python:3.11-abc", "10.0.0.2:5000/qoddi/python:3.11-abc"),
-        ("docker.io/library/haproxy:2.8", "10.0.0.2:5000/library/haproxy:2.8"),
-        ("haproxy:2.8", "10.0.0.2:5000/haproxy:2.8"),
-        ("localhost/x:1", "10.0.0.2:5000/x:1"),
-        ("registry.example:443/team/app:1", "10.0.0.2:5000/team/app:1"),
-        ("10.0.0.2:5000/qoddi/python:3.11-abc", "10.0.0.2:5000/qoddi/python:3.11-abc"),
-    ],
-)
-def test_registry_ref_moves_an_image_under_the_cluster_registry(ref, expected):
-    assert registry_ref(ref, "10.0.0.2:5000") == expected
-
-
-def test_registry_ref_without_a_registry_keeps_the_reference():
-    assert registry_ref("qoddi/python:3.11-abc", "") == "qoddi/python:3.11-abc"
