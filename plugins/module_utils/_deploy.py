@@ -250,7 +250,10 @@ def _service_kwargs(desired: dict) -> dict:
         ),
         name=desired["name"],
         labels=labels,
-        mode=types.ServiceMode("replicated", replicas=desired["replicas"]),
+        # As the Engine API spells it (the SDK's ServiceMode says "replicated"; the engine accepts either):
+        # the rollout reads the replica count back from this spec, and with the SDK's spelling waited for
+        # one ready task whatever the count (on several nodes it returned while the others still pulled).
+        mode={"Replicated": {"Replicas": desired["replicas"]}},
         update_config=types.UpdateConfig(**update),
         rollback_config=types.RollbackConfig(parallelism=0, order="start-first", monitor=1_000_000_000),
         endpoint_spec=types.EndpointSpec(mode="dnsrr"),

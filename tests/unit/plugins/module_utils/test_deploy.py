@@ -158,6 +158,14 @@ def test_the_surge_serves_under_the_web_service_name_and_is_no_process():
     assert not spec["TaskTemplate"]["Networks"][0].get("Aliases")  # the original is untouched
 
 
+def test_a_rollout_waits_for_every_replica_of_the_spec():
+    # The SDK's ServiceMode spells the mode "replicated": the rollout's watch read one replica from it
+    # and returned once the first task of three served (tasks on other nodes were still pulling).
+    spec = deploy.service_spec(_desired(replicas=3))
+    assert spec["Mode"] == {"Replicated": {"Replicas": 3}}
+    assert deploy._Watch("blog", "id", spec, 0.0).replicas == 3
+
+
 def test_web_services_have_no_docker_health_check_but_a_probed_path():
     spec = deploy.service_spec(_desired())
     assert "Healthcheck" not in spec["TaskTemplate"]["ContainerSpec"]
