@@ -155,7 +155,7 @@ options:
   registry:
     description:
       - Address (C(host:port)) of the cluster's own registry (C(qoddi_images_registry) of the C(qoddi.paas.images)
-        role, which the action plugin passes). The release image is pushed there (once: a re-run pushes nothing),
+        role, which the action plugin passes). The release image is pushed there once (a re-run pushes nothing),
         and the services and the release command run its copy by digest, so a task runs the same bits on any
         node; the release images kept on this node stay the record of releases (O(rollback)).
       - Empty runs the image built on this node, which other nodes do not have (a cluster of one node).
