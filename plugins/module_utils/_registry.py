@@ -31,8 +31,8 @@ def pinned_ref(image_attrs: dict, target: str) -> str:
     when it was pushed (``repository:tag@sha256:...``), or "" when it was never pushed there."""
     repository = target.rpartition(":")[0]
     for repo_digest in image_attrs.get("RepoDigests") or []:
-        name, _, digest = repo_digest.partition("@")
-        if name == repository:
+        name, at, digest = repo_digest.partition("@")
+        if at and name == repository:
             return f"{target}@{digest}"
     return ""
 
@@ -51,7 +51,7 @@ def publish(client, image: str, registry: str, push: bool = True) -> str:
     found = pinned_ref(client.api.inspect_image(image), target)
     if found or not push:
         return found or target
-    repository, _, tag = target.rpartition(":")
+    repository, tag = target.rsplit(":", 1)
     client.api.tag(image, repository, tag)
     for line in client.api.push(repository, tag=tag, stream=True, decode=True):
         if line.get("errorDetail"):
