@@ -22,6 +22,7 @@ import time
 import uuid
 
 # The conventions every reader of the cluster shares (names, sizes, port, networks, labels).
+from ansible_collections.qoddi.paas.plugins.module_utils import _edge as edge
 from ansible_collections.qoddi.paas.plugins.module_utils import _swarm as swarm
 from ansible_collections.qoddi.paas.plugins.module_utils._conventions import (
     EDGE_NETWORK,
@@ -275,9 +276,25 @@ def datastore_services(client, name: str) -> list[dict]:
     return client.api.services(filters={"label": [f"{Label.APP}={name}", Label.DATASTORE]})
 
 
-def restore(client, service_id: str, spec: dict) -> None:
-    """Put a service back to ``spec`` (its spec before this run changed it): a rolling update back."""
-    swarm.replace(client, client.api.inspect_service(service_id), spec)
+def restore(client, service_id: str, spec: dict) -> bool:
+    """Put a service back to ``spec`` (its spec before this run changed it): a rolling update back.
+
+    False when it has that spec already. Swarm's own rollback (``failure_action``) may change the
+    service between the inspect and the update, which the engine then refuses as "update out of
+    sequence": inspected again, it may be back already.
+    """
+    for attempt in range(5):
+        service = client.api.inspect_service(service_id)
+        if service["Spec"] == spec:
+            return False
+        try:
+            swarm.replace(client, service, spec)
+            return True
+        except docker_errors.APIError as exc:
+            if "out of sequence" not in str(exc) or attempt == 4:
+                raise
+            time.sleep(0.2)
+    return True
 
 
 def apply_service(client, desired: dict, current: dict | None) -> str:
@@ -301,12 +318,22 @@ SURGE_SUFFIX = "--next"
 BOOT_SECONDS = 60
 # A process without a health path must keep running this long (all of them at once, not one after another).
 SETTLE_SECONDS = 5
-# The edge's Docker DNS timings (roles/haproxy/templates/haproxy.cfg.j2, `resolvers docker` and the
-# `default-server` line, which read them through the haproxy role's defaults): a task that left Docker's
-# DNS gets no new request from the edge after EDGE_FORGET_SECONDS; a new one is checked within as long.
+# The edge's timings: Docker DNS (roles/haproxy/templates/haproxy.cfg.j2, `resolvers docker`; a unit
+# test keeps them equal) and its checks of tasks (_edge.backends).
+# - A task that left Docker's DNS gets no new request after EDGE_FORGET_SECONDS. HAProxy drops it at the
+#   first resolution that comes `hold obsolete` after the last answer that listed it, so it keeps its
+#   requests for EDGE_KEPT_SECONDS at least.
+# - A task that answers gets requests within EDGE_ADMIT_SECONDS: HAProxy learns it at its next resolution,
+#   and holds every new task down from its first check (made before its app answered) until RISE checks
+#   pass, the first within DOWN_INTER, the others FAST_INTER apart.
+# So a service may leave DNS once the tasks that replace it answered EDGE_HANDOVER_SECONDS ago: there is
+# no moment without a task that takes requests (a 503 otherwise: measured, 1 of 2,044 requests).
 EDGE_RESOLVE_SECONDS = 0.5
-EDGE_HOLD_OBSOLETE_SECONDS = 0.5
+EDGE_HOLD_OBSOLETE_SECONDS = 1
 EDGE_FORGET_SECONDS = 2 * EDGE_RESOLVE_SECONDS + EDGE_HOLD_OBSOLETE_SECONDS
+EDGE_KEPT_SECONDS = EDGE_HOLD_OBSOLETE_SECONDS - EDGE_RESOLVE_SECONDS
+EDGE_ADMIT_SECONDS = EDGE_RESOLVE_SECONDS + edge.DOWN_INTER_SECONDS + (edge.RISE - 1) * edge.FAST_INTER_SECONDS
+EDGE_HANDOVER_SECONDS = max(0.0, EDGE_ADMIT_SECONDS - EDGE_KEPT_SECONDS)
 _ROLLBACK_STATES = ("rollback_started", "rollback_completed", "rollback_paused", "paused")
 
 
@@ -390,6 +417,7 @@ class _Watch:
         self.replicas = (spec.get("Mode") or {}).get("Replicated", {}).get("Replicas", 1)
         self.health = health_path_of(spec)
         self.running_since: float | None = None
+        self.ready_at: float | None = None  # when done() first saw every task serve (monotonic)
 
     def done(self, client, now: float) -> bool:
         """True once the service serves; DeployError when it cannot."""
@@ -417,6 +445,8 @@ class _Watch:
             ready = ready_tasks(_log_lines(client, self.service_id, self.started_wall))
             ready |= {task["ID"] for task in running if _created(task) < self.started_wall}
             if sum(task["ID"] in ready for task in running) >= self.replicas:
+                # When the read that found the last ready line ended: the app answered before then.
+                self.ready_at = self.ready_at or time.monotonic()
                 return True
             if time.monotonic() - self.started > BOOT_SECONDS:
                 raise DeployError(f"the new tasks did not answer on {self.health} within {BOOT_SECONDS} s",
@@ -485,9 +515,8 @@ def rollout(client, app: str, changes: list[tuple[dict | None, dict]], timeout: 
         if current is not None and "ForceUpdate" not in spec["TaskTemplate"]:
             spec["TaskTemplate"]["ForceUpdate"] = current["Spec"]["TaskTemplate"].get("ForceUpdate", 0)
     # Only where tasks are replaced: a change of labels (domains) or of the replica count keeps them.
-    replaced = [(current, spec) for current, spec in changes
-                if current is not None and not swarm.same_tasks(client, current["Spec"]["TaskTemplate"],
-                                                               spec["TaskTemplate"])]
+    replaced = [(current, spec) for current, spec in changes if current is not None
+                and not swarm.same_tasks(client, current["Spec"]["TaskTemplate"], spec["TaskTemplate"])]
     surges = [surge_spec(spec) for current, spec in replaced
               if health_path_of(spec) and (spec.get("Mode") or {}).get("Replicated", {}).get("Replicas", 1) > 0
               and (current["Spec"].get("Mode") or {}).get("Replicated", {}).get("Replicas")]
@@ -495,6 +524,8 @@ def rollout(client, app: str, changes: list[tuple[dict | None, dict]], timeout: 
         started = time.monotonic()
         watches = [_Watch(spec["Name"], _create(client, spec), spec, started) for spec in surges]
         failed = wait_serving(client, watches, timeout)
+        if watches and not failed:
+            failed = _keep_running(client, watches, _handover(watches))
         if failed:
             raise _failure(failed)
         started = updated_at = time.monotonic()
@@ -510,15 +541,24 @@ def rollout(client, app: str, changes: list[tuple[dict | None, dict]], timeout: 
         fresh = [_Watch(spec["Name"], service_id, spec, started) for _current, service_id, spec in applied]
         failed = wait_serving(client, fresh, timeout, guards=watches)
         # The old tasks left Docker's DNS when Swarm stopped them (at the update); the edge forgets them
-        # EDGE_FORGET_SECONDS later. Meanwhile the new tasks (the surge's too, which serve on) must keep
-        # running: a release that answers, then dies within seconds, fails here, not after the run.
+        # EDGE_FORGET_SECONDS later. The surge leaves it next (finally), once the edge takes the new tasks
+        # (_handover). Meanwhile the new tasks (the surge's too, which serve on) must keep running: a
+        # release that answers, then dies within seconds, fails here, not after the run.
         if not failed and replaced:
-            failed = _keep_running(client, fresh + watches, updated_at + EDGE_FORGET_SECONDS)
+            until = max(updated_at + EDGE_FORGET_SECONDS, _handover(fresh) if watches else 0)
+            failed = _keep_running(client, fresh + watches, until)
         if failed:
             _undo(client, applied, timeout)
             raise _failure(failed)
     finally:
         remove_surges(client, app)
+
+
+def _handover(watches: list[_Watch]) -> float:
+    """When (monotonic) the edge takes requests to every watched service's tasks, which answer already:
+    from then on what they replace may leave Docker's DNS (see EDGE_HANDOVER_SECONDS)."""
+    now = time.monotonic()
+    return max((watch.ready_at or now for watch in watches if watch.health), default=now) + EDGE_HANDOVER_SECONDS
 
 
 def _keep_running(client, watches: list[_Watch], until: float) -> dict[str, DeployError]:
@@ -546,9 +586,7 @@ def _undo(client, applied: list, timeout: int) -> None:
         with contextlib.suppress(NotFound):
             if current is None:
                 swarm.remove(client, service_id)
-            elif client.api.inspect_service(service_id)["Spec"] != current["Spec"]:
-                # Swarm's own rollback may have put it back already.
-                restore(client, service_id, current["Spec"])
+            elif restore(client, service_id, current["Spec"]):  # Swarm's own rollback may have done it
                 restored.append(current)
     started = time.monotonic()
     failed = wait_serving(client, [_Watch(c["Spec"]["Name"], c["ID"], c["Spec"], started) for c in restored], timeout)

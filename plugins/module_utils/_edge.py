@@ -17,6 +17,13 @@ from collections.abc import Callable
 from ansible_collections.qoddi.paas.plugins.module_utils import _labels as label_rules
 from ansible_collections.qoddi.paas.plugins.module_utils._conventions import NAME_RE, WEB_PORT, Label, name_ok
 
+# How often the edge checks a task it holds down, and how many answers in a row bring it up: a new task
+# is down from its first check (made before its app answers) until then. _deploy's rollouts wait for it.
+DOWN_INTER_SECONDS = 0.25
+RISE = 2
+# A rising task (up from its first check that passed) and a failing one are checked this often.
+FAST_INTER_SECONDS = 0.25
+
 # Swarm service names as qoddi_app makes them (the web process's is the app's name).
 _SERVICE_RE = NAME_RE
 
@@ -116,9 +123,14 @@ def backends(routes: list, max_replicas: int) -> str:
         out += [
             "    # init-addr last: after a reload, servers start at the addresses saved in the state file, not empty",
             "    # until the first DNS answer (which would answer 503 for a moment).",
-            "    # A task Docker's DNS adds starts up at once (the rollout let it in only once it answered); a",
-            "    # failing one is checked every 500 ms (fastinter) until it is down.",
-            "    default-server check inter 2s fastinter 500ms fall 2 rise 2 slowstart 10s"
+            "    # A task joins Docker's DNS when its container starts, before its app answers: HAProxy adds it",
+            "    # up, its first failed check takes it down, and a down one is checked every "
+            f"{round(DOWN_INTER_SECONDS * 1000)} ms,",
+            f"    # so it is up again {RISE} checks after its app answers, the later ones "
+            f"{round(FAST_INTER_SECONDS * 1000)} ms apart (the rollout",
+            "    # waits for that, see _deploy).",
+            f"    default-server check inter 2s fastinter {round(FAST_INTER_SECONDS * 1000)}ms"
+            f" downinter {round(DOWN_INTER_SECONDS * 1000)}ms fall 2 rise {RISE} slowstart 10s"
             " resolvers docker resolve-prefer ipv4 init-addr last,none",
             f"    server-template web {int(max_replicas)} tasks.{route['service']}:{WEB_PORT}",
         ]

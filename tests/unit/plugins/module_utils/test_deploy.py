@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.qoddi.paas.plugins.module_utils import _deploy as deploy
+from ansible_collections.qoddi.paas.plugins.module_utils import _edge as edge
 from ansible_collections.qoddi.paas.plugins.module_utils import _swarm as swarm
 
 
@@ -181,6 +182,22 @@ def test_the_edge_forgets_stopped_tasks_within_the_bound_the_rollout_waits_for()
     assert f"hold obsolete {round(deploy.EDGE_HOLD_OBSOLETE_SECONDS * 1000)}ms" in resolvers
 
 
+def test_a_surge_leaves_only_once_the_edge_takes_the_tasks_that_replace_it():
+    """The edge holds every new task down from its first check (made before its app answered): its
+    backends' check timings are what the rollout waits for after a ready line (a 503 under load otherwise)."""
+    route = {"app": "blog", "backend": "app-blog", "service": "blog", "domains": ["blog.a"], "health": "/"}
+    backends = edge.backends([route], 2)
+    assert f"downinter {round(edge.DOWN_INTER_SECONDS * 1000)}ms" in backends and f"rise {edge.RISE} " in backends
+    assert f"fastinter {round(edge.FAST_INTER_SECONDS * 1000)}ms" in backends
+    # Learnt at the next resolution, then the first passing check (down: DOWN_INTER), then RISE - 1 more.
+    assert deploy.EDGE_ADMIT_SECONDS >= (deploy.EDGE_RESOLVE_SECONDS + edge.DOWN_INTER_SECONDS
+                                         + (edge.RISE - 1) * edge.FAST_INTER_SECONDS)
+    # A service that left DNS is dropped at the first resolution hold obsolete after the last answer that
+    # listed it, which may have come a whole resolution before it left: its replacement must be in by then.
+    kept = deploy.EDGE_HOLD_OBSOLETE_SECONDS - deploy.EDGE_RESOLVE_SECONDS
+    assert deploy.EDGE_HANDOVER_SECONDS + kept >= deploy.EDGE_ADMIT_SECONDS
+
+
 def test_a_task_is_of_the_template_it_was_made_from_whatever_swarm_added():
     template = {"ContainerSpec": {"Image": "a:r1", "Env": ["X=1"]}, "ForceUpdate": 1}
     task = {"Spec": dict(template, Runtime="container")}
@@ -295,3 +312,25 @@ def test_tasks_a_rollout_did_not_replace_count_as_serving():
     watch = deploy._Watch("a", "id", spec, time.monotonic())
     watch.health = "/healthz"
     assert watch.done(client, time.monotonic())
+
+
+def test_putting_a_service_back_survives_swarms_own_rollback_racing_it():
+    """Swarm's failure_action rollback may change the service between our inspect and our update."""
+    from docker.errors import APIError
+
+    class Api:
+        def __init__(self):
+            self.spec, self.updates = {"Name": "blog", "TaskTemplate": {"v": 2}}, 0
+
+        def inspect_service(self, service_id):
+            return {"ID": service_id, "Version": {"Index": 7}, "Spec": self.spec}
+
+        def update_service(self, service_id, version, **spec):
+            self.updates += 1
+            self.spec = {"Name": "blog", "TaskTemplate": {"v": 1}}  # Swarm's rollback got there first
+            raise APIError("500 Server Error: rpc error: code = Unknown desc = update out of sequence")
+
+    client = type("Client", (), {"api": Api()})()
+    # Back already: nothing to wait for.
+    assert deploy.restore(client, "s1", {"Name": "blog", "TaskTemplate": {"v": 1}}) is False
+    assert client.api.updates == 1
