@@ -9,6 +9,7 @@
 - The images role's recipes for every Python the platform can provide (plugin_utils/_images.py
   reads the role's own files), so the module builds or pulls the Python an app asks for at its
   first build, without a platform re-run.
+- The cluster's registry (qoddi_images_registry), where release images go so that any node runs them.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ class ActionModule(ModuleWithArguments):
                 args["build"] = build
                 if not args.get("python_images"):
                     args["python_images"] = python_offer(settings)
+                # A cluster's release images go to its registry, so that every node can run them.
+                if "registry" not in args and settings.get("qoddi_images_registry"):
+                    args["registry"] = settings["qoddi_images_registry"]
                 if "platform_domain" not in args:
                     args["platform_domain"] = self._platform_domain(task_vars or {})
             except AnsibleError as exc:

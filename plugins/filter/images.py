@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.qoddi.paas.plugins.module_utils._registry import registry_ref
 from ansible_collections.qoddi.paas.plugins.plugin_utils import _images
 
 IMAGE_SOURCES = ("registry", "local", "auto")
@@ -131,4 +132,5 @@ class FilterModule:
             "local_recipes": local_recipes,
             "image_decisions": image_decisions,
             "image_final_ref": image_final_ref,
+            "registry_ref": registry_ref,
         }

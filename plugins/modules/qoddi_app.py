@@ -152,6 +152,15 @@ options:
         (no spaces, quotes or control characters; percent-encode others). The edge writes it into its configuration."
     type: str
     default: /
+  registry:
+    description:
+      - Address (C(host:port)) of the cluster's own registry (C(qoddi_images_registry) of the C(qoddi.paas.images)
+        role, which the action plugin passes). The release image is pushed there once (a re-run pushes nothing),
+        and the services and the release command run its copy by digest, so a task runs the same bits on any
+        node; the release images kept on this node stay the record of releases (O(rollback)).
+      - Empty runs the image built on this node, which other nodes do not have (a cluster of one node).
+    type: str
+    default: ""
   keep_releases:
     description: Release images kept for O(rollback).
     type: int
@@ -245,6 +254,11 @@ image:
   returned: when state is present
   type: str
   sample: qoddi-app/blog:r4
+image_ref:
+  description: The reference the services run, the image's copy in O(registry) by digest (or RV(image) without one).
+  returned: when state is present
+  type: str
+  sample: 10.0.0.2:5000/qoddi-app/blog:r4@sha256:4f1c...
 image_id:
   description: The image's ID.
   returned: when state is present
@@ -331,6 +345,7 @@ from ansible_collections.qoddi.paas.plugins.module_utils import _env as env_stor
 from ansible_collections.qoddi.paas.plugins.module_utils import _labels as label_rules
 from ansible_collections.qoddi.paas.plugins.module_utils import _lock as lock
 from ansible_collections.qoddi.paas.plugins.module_utils import _python_images as pyimages
+from ansible_collections.qoddi.paas.plugins.module_utils import _registry as registry
 from ansible_collections.qoddi.paas.plugins.module_utils import _static as static
 from ansible_collections.qoddi.paas.plugins.module_utils import _swarm as swarm
 from ansible_collections.qoddi.paas.plugins.module_utils._build import (
@@ -791,12 +806,14 @@ class App:
                 with self.timed("build"):
                     image, image_id, processes = self.build(revision, release)
 
+        # What the tasks run, on any node: the registry's copy (pushed only once the run may change things).
+        run_image = self.published(image)
         # Read again: during a long build the controller may have applied newer versions and removed old ones.
         self.variables = env_store.versions(self.client, self.name).get(self.name, [])
-        wanted = self.desired(image, release, revision, processes)
+        wanted = self.desired(run_image, release, revision, processes)
         stale = [p for p in current if p not in wanted and not p.startswith("release")]
         to_apply = {p: d for p, d in wanted.items() if p not in current or deploy.differs(current[p], d)}
-        self.result.update(release=release, revision=revision, image=image, image_id=image_id,
+        self.result.update(release=release, revision=revision, image=image, image_ref=run_image, image_id=image_id,
                            internal_url=f"http://{self.name}:{conventions.WEB_PORT}",
                            services={p: d["name"] for p, d in wanted.items()})
         after = {"release": release, "revision": revision,
@@ -814,7 +831,7 @@ class App:
             try:
                 with self.timed("release"):
                     deploy.wait_other_releases(self.client, self.name, self.p["wait_timeout"])
-                    self.result["release_log"] = self.release(current, processes["release"], image, release)
+                    self.result["release_log"] = self.release(current, processes["release"], run_image, release)
             except deploy.DeployError as exc:
                 # Only an image this run built: without a build, ``image`` is the one the app runs.
                 if self.result["built"]:
@@ -828,6 +845,17 @@ class App:
         self._prune()
         self.result["releases"] = releases(self.client, self.name)
         self._finish(before, after, reason, changed=True)
+
+    def published(self, image: str) -> str:
+        """``image`` as every node can pull it (registry.publish): pushed only when this run may change
+        things (not in check mode, which deciding without the app's lock also is)."""
+        try:
+            return registry.publish(self.client, image, self.p["registry"], push=not self.module.check_mode)
+        except (registry.RegistryError, DockerException) as exc:
+            if self.result["built"]:
+                self._forget(image)
+            self.fail(f"{exc}. Check that the cluster's registry {self.p['registry']} runs (service qoddi-registry, "
+                      "the qoddi.paas.images role) and that this node's engine lists it in insecure-registries.")
 
     def roll_out(self, current: dict, wanted: dict, to_apply: dict, image: str) -> None:
         """Apply every changed process and wait until all serve (deploy.rollout); one that fails puts
@@ -843,11 +871,13 @@ class App:
             self.fail(f"{exc}.", task_log=exc.log)
 
     def _forget(self, image: str):
-        # force: the tag goes even while stopped containers of a rolled-back update still use it.
-        try:
-            self.client.images.remove(image, force=True, noprune=False)
-        except DockerException:
-            pass
+        # force: the tag goes even while stopped containers of a rolled-back update still use it. Its
+        # registry name too, which would keep the image here. (The registry's copy stays: not collected yet.)
+        for ref in dict.fromkeys([registry.registry_ref(image, self.p["registry"]), image]):
+            try:
+                self.client.images.remove(ref, force=True, noprune=False)
+            except DockerException:
+                pass
 
     def _prune(self):
         for old in releases(self.client, self.name)[self.p["keep_releases"]:]:
@@ -957,6 +987,7 @@ def main():
             health_check_path=dict(type="str", default="/"),
             domains=dict(type="list", elements="str", default=[]),
             platform_domain=dict(type="str", default=""),
+            registry=dict(type="str", default=""),
             keep_releases=dict(type="int", default=5),
             rollback=dict(type="int"),
             build=dict(type="dict", default={}, options=dict(

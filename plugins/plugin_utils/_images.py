@@ -25,7 +25,7 @@ BOOTSTRAP_SCRIPT = os.path.join(ROLE, "files", "debian-base.sh")
 PLATFORM_SETTINGS = ("qoddi_image_source", "qoddi_images_official", "qoddi_images_extra_packages",
                      "qoddi_images_suite", "qoddi_images_mirror", "qoddi_images_build_dir",
                      "qoddi_images_python_default", "qoddi_images_apt_skip_valid_until",
-                     "qoddi_build_ca_bundle", "qoddi_build_pip_index_url")
+                     "qoddi_build_ca_bundle", "qoddi_build_pip_index_url", "qoddi_images_registry")
 
 
 def role_settings() -> dict:

@@ -1,0 +1,63 @@
+# Copyright (c) qoddi.paas contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The cluster's own registry (the images role's ``qoddi_images_registry``, ``host:port``): an image's
+name there, and how an image built on one node gets there so that every node runs the same bits."""
+
+from __future__ import annotations
+
+
+class RegistryError(Exception):
+    """An image could not be pushed to the cluster's registry."""
+
+
+def registry_ref(ref: str, registry: str) -> str:
+    """The reference of an image in the cluster's registry: the image's repository and tag under
+    that registry, without the registry it came from (``docker.io/library/haproxy:2.8`` becomes
+    ``<registry>/library/haproxy:2.8``, ``qoddi/python:3.11-<digest>`` becomes
+    ``<registry>/qoddi/python:3.11-<digest>``). An empty registry, or a reference already in it, is
+    returned unchanged."""
+    if not registry or ref.startswith(f"{registry}/"):
+        return ref
+    first, sep, rest = ref.partition("/")
+    # Docker's own rule: a first component with a dot or a port, or localhost, names a registry.
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        ref = rest
+    return f"{registry}/{ref}"
+
+
+def pinned_ref(image_attrs: dict, target: str) -> str:
+    """``target`` (``repository:tag`` in the registry) with the digest the registry gave the image
+    when it was pushed (``repository:tag@sha256:...``), or "" when it was never pushed there."""
+    repository = target.rpartition(":")[0]
+    for repo_digest in image_attrs.get("RepoDigests") or []:
+        name, at, digest = repo_digest.partition("@")
+        if at and name == repository:
+            return f"{target}@{digest}"
+    return ""
+
+
+def publish(client, image: str, registry: str, push: bool = True) -> str:
+    """The reference every node pulls ``image`` by: its copy in the cluster's registry, by digest.
+
+    Pushed only when the registry has no copy yet (the image's RepoDigests record each push), so a
+    re-run pushes nothing. With ``push`` false (check mode, deciding without the app's lock), an image
+    not pushed yet gets its reference without a digest, which differs from what any service runs.
+    No registry: ``image`` itself (one node).
+    """
+    if not registry:
+        return image
+    target = registry_ref(image, registry)
+    found = pinned_ref(client.api.inspect_image(image), target)
+    if found or not push:
+        return found or target
+    repository, tag = target.rsplit(":", 1)
+    client.api.tag(image, repository, tag)
+    for line in client.api.push(repository, tag=tag, stream=True, decode=True):
+        if line.get("errorDetail"):
+            message = line["errorDetail"].get("message")
+            raise RegistryError(f"could not push {target} to the cluster's registry: {message}")
+    found = pinned_ref(client.api.inspect_image(image), target)
+    if not found:
+        raise RegistryError(f"pushed {target}, but the engine recorded no digest for it in the cluster's registry")
+    return found
