@@ -3,7 +3,7 @@
 #   make test   - every test: sanity, unit, integration, molecule
 # and a quick loop for contributors:
 #   make check  - lint, sanity and unit tests only (a few minutes, no Docker needed)
-#   make fresh  - the platform and the sample on a brand-new Docker-in-Docker node
+#   make cluster - the platform and the sample on three brand-new Docker-in-Docker nodes
 SHELL := /bin/bash
 VENV  ?= .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
@@ -11,7 +11,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # Some machines set this globally; Ansible then recompiles its own code on every run (seconds each).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: demo test check unit sanity lint integration molecule fresh bench venv clean
+.PHONY: demo test check unit sanity lint integration molecule cluster bench venv clean
 
 venv:
 	@scripts/venv.sh
@@ -40,8 +40,8 @@ integration: venv
 molecule: venv
 	@scripts/test.sh platform molecule
 
-fresh: venv
-	@scripts/test.sh fresh
+cluster: venv
+	@scripts/test.sh cluster
 
 bench: venv
 	@bench/site_rerun.sh

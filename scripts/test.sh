@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Run test stages in order: lint sanity unit molecule integration fresh (or "all").
+# Run test stages in order: lint sanity unit molecule integration cluster (or "all").
 # QODDI_TARGETS limits the integration stage to some targets; QODDI_TEST_TREE moves its copy of the
 # collection (default /tmp/qoddi.paas-test), so two checkouts can be tested side by side.
 # molecule converges the platform from nothing (playbooks/site.yml: engine, images, one-node Swarm),
 # checks idempotence and verifies it; the integration targets then run on that platform.
 # "platform" is set-up only (site.yml), for running integration on its own.
-# fresh converges the platform and the sample on a brand-new Docker-in-Docker node (molecule
-# scenario fresh), which catches what only a long-lived engine has (needs the host's engine only).
+# cluster converges the platform and the sample on three brand-new Docker-in-Docker nodes (molecule
+# scenario cluster: 1 manager, 2 workers), which catches what only a long-lived engine has and what
+# only several nodes show (needs the host's engine only).
 # A stage passes only if it ran its tests: one that ran none, or skipped some (ansible-test skips a
 # test or target that lacks root or a tool, and still exits 0), fails.
 set -euo pipefail
@@ -22,7 +23,7 @@ stages=("$@")
 if [ "${stages[*]:-all}" = all ]; then
   # Sanity needs no Docker and spends much of its time waiting on package downloads, as the image
   # builds of molecule's converge do: run it beside the other stages and collect it at the end.
-  stages=(lint sanity-start unit molecule integration fresh sanity-wait)
+  stages=(lint sanity-start unit molecule integration cluster sanity-wait)
 fi
 
 # Every integration target is needs/root (they install and drive the Docker engine and the Swarm):
@@ -33,9 +34,9 @@ if [[ " ${stages[*]} " == *" integration "* ]] && [ "$(id -u)" != 0 ]; then
   echo "qoddi: e.g. sudo make test (the molecule or platform stage before it installs and starts the engine)." >&2
   exit 2
 fi
-# The fresh nodes' engines make cgroups in this host's tree, which only root can remove.
-if [[ " ${stages[*]} " == *" fresh "* ]] && [ "$(id -u)" != 0 ]; then
-  echo "qoddi: the fresh stage must run as root: its nodes' engines make cgroups on this host, removed after." >&2
+# The cluster nodes' engines make cgroups in this host's tree, which only root can remove.
+if [[ " ${stages[*]} " == *" cluster "* ]] && [ "$(id -u)" != 0 ]; then
+  echo "qoddi: the cluster stage must run as root: its nodes' engines make cgroups on this host, removed after." >&2
   exit 2
 fi
 
@@ -163,12 +164,12 @@ for stage in "${stages[@]}"; do
       banner "molecule: scenario default (converge, idempotence, verify)"
       molecule test -s default
       ;;
-    fresh)
-      banner "fresh: the platform and the sample on a brand-new node (molecule scenario fresh)"
-      molecule test -s fresh
+    cluster)
+      banner "cluster: the platform and the sample on three brand-new nodes (molecule scenario cluster)"
+      molecule test -s cluster
       ;;
     *)
-      echo "unknown stage $stage (lint sanity unit platform molecule integration fresh, or all)" >&2
+      echo "unknown stage $stage (lint sanity unit platform molecule integration cluster, or all)" >&2
       exit 2
       ;;
   esac

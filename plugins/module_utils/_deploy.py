@@ -82,15 +82,39 @@ def processes_of(client, image: str) -> dict[str, str]:
     return dict(line.split(": ", 1) for line in labels.get(Label.PROCFILE, "").splitlines() if ": " in line)
 
 
-def ensure_network(client, name: str) -> bool:
-    """An overlay network of the platform (a stack's, or the edge's); True when it had to be created."""
+# The swarm role's node label: whether the node's kernel can encrypt overlay traffic (IPsec ESP).
+ESP_NODE_LABEL = "qoddi.esp"
+
+
+def nodes_without_esp(client) -> list[str]:
+    """The nodes whose kernel cannot encrypt overlay traffic, as the swarm role found (label qoddi.esp=no).
+
+    A node the role has not probed (no label) counts as able: the secure default, as before the probe.
+    """
+    return sorted(node["Description"]["Hostname"] for node in client.api.nodes()
+                  if (node["Spec"].get("Labels") or {}).get(ESP_NODE_LABEL) == "no")
+
+
+def unencrypted_warning(name: str, lacking: list[str]) -> str:
+    return (f"network {name} was made without encryption: the kernel of {', '.join(lacking)} cannot encrypt "
+            "overlay traffic (IPsec ESP), and an encrypted overlay would carry nothing between nodes. Traffic "
+            "between apps on different nodes crosses the network in clear; see docs/architecture.md, "
+            "\"Transport between nodes\", for the kernel options.")
+
+
+def ensure_network(client, name: str) -> str | None:
+    """Make an overlay network of the platform (a stack's, or the edge's) unless it exists.
+
+    None when it existed; else "" or, when made without encryption, why (a warning for the user).
+    """
     # The engine's name filter matches parts of names too (qoddi-web would find qoddi-web-2).
     if any(network.name == name for network in client.networks.list(names=[name])):
-        return False
-    # encrypted: IPsec between nodes (the kernel must have ESP); attachable: consoles and jobs join it.
+        return None
+    # encrypted: IPsec between nodes, where every node's kernel has ESP; attachable: consoles and jobs join it.
+    lacking = nodes_without_esp(client)
     client.networks.create(name, driver="overlay", attachable=True, scope="swarm",
-                           options={"encrypted": ""}, labels={Label.NETWORK: name})
-    return True
+                           options={} if lacking else {"encrypted": ""}, labels={Label.NETWORK: name})
+    return unencrypted_warning(name, lacking) if lacking else ""
 
 
 # How a process runs: `bash -c` on the Procfile command (so BASH_ENV exports the config vars), under a
@@ -197,6 +221,32 @@ def desired_service(app: str, stack: str, process: str, command: str, image: str
         "labels": labels,
         "secrets": list(secrets or []),
     }
+
+
+def size_unfit(client, size: str) -> str:
+    """Why no node can run a task of ``size`` ("" when one can).
+
+    Docker refuses a CPU limit above a node's CPUs (each task would be rejected), and Swarm keeps a task
+    pending as long as no node has room for it: without this, such a deploy would wait out its timeout.
+    """
+    cpus, memory = SIZES[size]
+    nodes = [node for node in client.api.nodes()
+             if node["Spec"].get("Availability") == "active" and node["Status"].get("State") == "ready"]
+    if not nodes:
+        return ""  # Swarm will say so (no node at all is another problem)
+
+    def room(node):
+        resources = node["Description"]["Resources"]
+        return resources["NanoCPUs"] / 1e9, resources["MemoryBytes"] // 2**20
+
+    if any(room(node)[0] >= cpus and room(node)[1] >= memory for node in nodes):
+        return ""
+    largest = max(nodes, key=room)
+    fitting = [name for name, (c, m) in SIZES.items() if any(room(n)[0] >= c and room(n)[1] >= m for n in nodes)]
+    return (f"size {size} runs each task with {cpus:g} CPU and {memory} MiB, and no node of the cluster has that "
+            f"much (the largest, {largest['Description']['Hostname']}, has {room(largest)[0]:g} CPU and "
+            f"{room(largest)[1]} MiB). Choose a size that fits ({', '.join(fitting) or 'none does'}) or add a "
+            "larger node. Nothing was changed.")
 
 
 def spec_digest(desired: dict) -> str:

@@ -109,7 +109,10 @@ options:
     type: dict
     default: {}
   size:
-    description: The plan of every task (CPU / memory limit) XS 0.25/256M, S 0.5/512M, M 1/1G, L 2/2G, XL 4/4G.
+    description:
+      - The plan of every task (CPU / memory limit) XS 0.25/256M, S 0.5/512M, M 1/1G, L 2/2G, XL 4/4G.
+      - A size that no active node of the cluster can hold is refused before anything changes, naming the
+        sizes that fit.
     type: str
     choices: [XS, S, M, L, XL]
     default: S
@@ -769,6 +772,12 @@ class App:
     def present(self):
         self.check_domains()
         current = deploy.current_services(self.client, self.name)
+        cpus = int(deploy.SIZES[self.p["size"]][0] * 1e9)
+        if any(((s["Spec"]["TaskTemplate"].get("Resources") or {}).get("Limits") or {}).get("NanoCPUs") != cpus
+               for s in current.values()) or not current:
+            unfit = deploy.size_unfit(self.client, self.p["size"])  # only when the size changes
+            if unfit:
+                self.fail(unfit)
         web = current.get("web")
         labels = web["Spec"]["Labels"] if web else {}
         current_release = int(labels.get(Label.RELEASE, 0))
@@ -824,8 +833,10 @@ class App:
         if self.module.check_mode:
             self._finish(before, after, reason, changed=True)
 
-        for network in {n for desired in wanted.values() for n in desired["networks"]}:
-            deploy.ensure_network(self.client, network)
+        for network in sorted({n for desired in wanted.values() for n in desired["networks"]}):
+            warning = deploy.ensure_network(self.client, network)
+            if warning:
+                self.module.warn(warning)
         running = [svc for process, svc in current.items() if process in wanted]
         if "release" in processes and deploy.release_due(running, env_store.head(self.variables), self.result["built"]):
             try:

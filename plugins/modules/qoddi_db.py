@@ -441,7 +441,9 @@ class Datastore:
         return self.p["link_var"] or self.spec["link_var"]
 
     def apply(self, desired: swarm.ServiceSpec) -> str:
-        deploy.ensure_network(self.client, conventions.network_name(self.p["stack"]))
+        warning = deploy.ensure_network(self.client, conventions.network_name(self.p["stack"]))
+        if warning:
+            self.module.warn(warning)
         # Inspected again: a rotation's or a config vars' write since may have moved its version on.
         current = self.client.api.inspect_service(self.current["ID"]) if self.current else None
         service_id = swarm.apply(self.client, desired, current)
