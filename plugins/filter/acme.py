@@ -68,7 +68,7 @@ def public_key_thumbprint(key) -> str:
 
 def _asn1_time(value: str) -> datetime.datetime:
     # community.crypto's x509_certificate_info gives times as ASN.1 TIME: 20261126120000Z
-    return datetime.datetime.strptime(value, "%Y%m%d%H%M%SZ").replace(tzinfo=datetime.UTC)
+    return datetime.datetime.strptime(value, "%Y%m%d%H%M%SZ").replace(tzinfo=datetime.timezone.utc)
 
 
 def acme_renewal_due(info: dict, remaining_fraction: float = 1 / 3, now: str | None = None) -> bool:
@@ -82,7 +82,7 @@ def acme_renewal_due(info: dict, remaining_fraction: float = 1 / 3, now: str | N
         return True
     start, end = _asn1_time(info["not_before"]), _asn1_time(info["not_after"])
     try:
-        current = _asn1_time(now) if now else datetime.datetime.now(datetime.UTC)
+        current = _asn1_time(now) if now else datetime.datetime.now(datetime.timezone.utc)
     except ValueError:
         raise AnsibleFilterError(
             f"acme_renewal_due: now is {now!r}, not an ASN.1 TIME such as 20261130120000Z "

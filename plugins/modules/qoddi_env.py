@@ -193,7 +193,7 @@ CONTROLLER_SERVICE = "qoddi-controller"
 def _iso(epoch: float | None) -> str | None:
     if epoch is None:
         return None
-    return datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def masked(variables: dict) -> dict[str, str]:

@@ -79,7 +79,7 @@ exit $status
 
 
 def log(message: str) -> None:
-    print(f"{datetime.datetime.now(datetime.UTC):%Y-%m-%dT%H:%M:%SZ} {message}", flush=True)
+    print(f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%dT%H:%M:%SZ} {message}", flush=True)
 
 
 def first_certificate(pem: bytes) -> x509.Certificate:
@@ -92,7 +92,8 @@ def validity(leaf: x509.Certificate) -> tuple[datetime.datetime, datetime.dateti
     """Start and end, aware (Debian 12's cryptography 38 has only the naive UTC properties)."""
     if hasattr(leaf, "not_valid_after_utc"):
         return leaf.not_valid_before_utc, leaf.not_valid_after_utc
-    return leaf.not_valid_before.replace(tzinfo=datetime.UTC), leaf.not_valid_after.replace(tzinfo=datetime.UTC)
+    utc = datetime.timezone.utc
+    return leaf.not_valid_before.replace(tzinfo=utc), leaf.not_valid_after.replace(tzinfo=utc)
 
 
 def renewal_due(pem: bytes, fraction: float, now: float) -> bool:

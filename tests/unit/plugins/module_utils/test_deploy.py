@@ -354,7 +354,8 @@ def test_an_undo_waits_for_swarms_own_rollback_then_for_the_restored_tasks():
 
 def _nodes_client(*nodes):
     listed = [{"Spec": {"Availability": availability}, "Status": {"State": "ready"},
-               "Description": {"Hostname": name, "Resources": {"NanoCPUs": int(cpus * 1e9), "MemoryBytes": mib * 2**20}}}
+               "Description": {"Hostname": name,
+                               "Resources": {"NanoCPUs": int(cpus * 1e9), "MemoryBytes": mib * 2**20}}}
               for name, cpus, mib, availability in nodes]
     return type("Client", (), {"api": type("Api", (), {"nodes": lambda self: listed})()})()
 
