@@ -227,9 +227,12 @@ def size_unfit(client, size: str) -> str:
     """Why no node can run a task of ``size`` ("" when one can).
 
     Docker refuses a CPU limit above a node's CPUs (each task would be rejected), and Swarm keeps a task
-    pending as long as no node has room for it: without this, such a deploy would wait out its timeout.
+    pending as long as no node has room for its memory reservation (a quarter of the limit, see
+    _service_kwargs; a memory limit above a node's memory is allowed): without this, such a deploy
+    would wait out its timeout.
     """
     cpus, memory = SIZES[size]
+    memory = memory // 4
     nodes = [node for node in client.api.nodes()
              if node["Spec"].get("Availability") == "active" and node["Status"].get("State") == "ready"]
     if not nodes:
@@ -242,11 +245,11 @@ def size_unfit(client, size: str) -> str:
     if any(room(node)[0] >= cpus and room(node)[1] >= memory for node in nodes):
         return ""
     largest = max(nodes, key=room)
-    fitting = [name for name, (c, m) in SIZES.items() if any(room(n)[0] >= c and room(n)[1] >= m for n in nodes)]
-    return (f"size {size} runs each task with {cpus:g} CPU and {memory} MiB, and no node of the cluster has that "
-            f"much (the largest, {largest['Description']['Hostname']}, has {room(largest)[0]:g} CPU and "
-            f"{room(largest)[1]} MiB). Choose a size that fits ({', '.join(fitting) or 'none does'}) or add a "
-            "larger node. Nothing was changed.")
+    fitting = [name for name, (c, m) in SIZES.items() if any(room(n)[0] >= c and room(n)[1] >= m // 4 for n in nodes)]
+    return (f"size {size} runs each task with up to {cpus:g} CPU and reserves {memory} MiB of memory for it, and no "
+            f"node of the cluster has that much (the largest, {largest['Description']['Hostname']}, has "
+            f"{room(largest)[0]:g} CPU and {room(largest)[1]} MiB). Choose a size that fits "
+            f"({', '.join(fitting) or 'none does'}) or add a larger node. Nothing was changed.")
 
 
 def spec_digest(desired: dict) -> str:
@@ -457,6 +460,7 @@ class _Watch:
         self.name, self.service_id, self.started, self.undo = name, service_id, started, undo
         self.since = started if since is None else since
         self.replicas = replicas_of(spec, 1)
+        self.image = spec["TaskTemplate"]["ContainerSpec"].get("Image")
         self.health = health_path_of(spec)
         self.running_since: float | None = None
         self.ready_at: float | None = None  # when done() first saw every task serve (monotonic)
@@ -472,6 +476,9 @@ class _Watch:
                 raise DeployError(f"Swarm rolled the update back ({status.get('Message', '')})",
                                   swarm.logs(client, self.service_id))
         template = service["Spec"]["TaskTemplate"]
+        if self.undo and template["ContainerSpec"].get("Image") != self.image:
+            raise DeployError("Swarm did not put the previous release back (the service runs "
+                              f"{template['ContainerSpec'].get('Image')})", swarm.logs(client, self.service_id))
         tasks = [task for task in swarm.tasks(client, self.service_id) if swarm.of_template(task, template)]
         # Only tasks of this rollout: Swarm keeps up to 5 old tasks a slot, and a task of the same spec that
         # failed before (a liveness exit, an OOM kill) must not fail a change of labels or of replicas.
@@ -483,7 +490,7 @@ class _Watch:
         running = [task for task in tasks if task["Status"]["State"] == "running"
                    and task.get("DesiredState") == "running"]
         if self.replicas == 0:
-            return status.get("State") in (None, "completed")
+            return status.get("State") in (None, "completed", "rollback_completed" if self.undo else "completed")
         if self.health:
             # Tasks of the current spec that ran before this rollout served already (a change of labels
             # or of the replica count replaces no task): their ready line is older than what is read.
@@ -626,18 +633,19 @@ def _failure(failed: dict[str, DeployError]) -> DeployError:
 
 def _undo(client, applied: list, timeout: int, since: float) -> None:
     """Put back what a rollout started at ``since`` (monotonic) applied, and wait until it serves again."""
-    restored = []
+    restored = []  # (service, whether Swarm's own rollback put it back)
     for current, service_id, _spec in applied:
         with contextlib.suppress(NotFound):
             if current is None:
                 swarm.remove(client, service_id)
             else:
-                restore(client, service_id, current["Spec"])  # unless Swarm's own rollback did it
-                restored.append(current)
+                restored.append((current, not restore(client, service_id, current["Spec"])))
     # Waited for either way: after Swarm's rollback too, the previous release's tasks may still be starting.
+    # Only a service Swarm rolled back may show its rollback states; one this run put back must not
+    # (Swarm rolling that update back would mean the new release again).
     started = time.monotonic()
-    failed = wait_serving(client, [_Watch(c["Spec"]["Name"], c["ID"], c["Spec"], started, since=since, undo=True)
-                                   for c in restored], timeout)
+    failed = wait_serving(client, [_Watch(c["Spec"]["Name"], c["ID"], c["Spec"], started, since=since, undo=by_swarm)
+                                   for c, by_swarm in restored], timeout)
     if failed:
         raise DeployError("putting the previous release back failed too: "
                           + "; ".join(f"{name}: {exc}" for name, exc in failed.items()),

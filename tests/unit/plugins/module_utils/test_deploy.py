@@ -350,6 +350,9 @@ def test_an_undo_waits_for_swarms_own_rollback_then_for_the_restored_tasks():
     undo = deploy._Watch("a", "id", spec, time.monotonic(), since=rollout_started, undo=True)
     undo.health = "/healthz"
     assert not undo.done(client, time.monotonic())
+    api.template = {"ContainerSpec": {"Image": "a:r3"}}  # Swarm went on to another release instead
+    with pytest.raises(deploy.DeployError, match="did not put the previous release back"):
+        undo.done(client, time.monotonic())
 
 
 def _nodes_client(*nodes):
@@ -361,8 +364,9 @@ def _nodes_client(*nodes):
 
 
 def test_a_size_no_active_node_can_hold_is_refused_with_the_sizes_that_fit():
-    client = _nodes_client(("small", 2, 3900, "active"), ("big", 8, 16000, "drain"))
-    assert deploy.size_unfit(client, "L") == ""  # 2 CPU, 2048 MiB: the small node holds it
+    client = _nodes_client(("small", 2, 900, "active"), ("big", 8, 16000, "drain"))
+    assert deploy.size_unfit(client, "L") == ""  # 2 CPU, 2048 MiB limit but 512 MiB reserved: it fits
     message = deploy.size_unfit(client, "XL")  # only a drained node could
-    assert message.startswith("size XL runs each task with 4 CPU and 4096 MiB, and no node")
-    assert "the largest, small, has 2 CPU and 3900 MiB" in message and "(XS, S, M, L)" in message
+    assert message.startswith("size XL runs each task with up to 4 CPU and reserves 1024 MiB of memory for it, "
+                              "and no node")
+    assert "the largest, small, has 2 CPU and 900 MiB" in message and "(XS, S, M, L)" in message
