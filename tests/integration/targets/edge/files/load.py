@@ -10,9 +10,12 @@ any byte of the answer came (RFC 9112 9.3.1; what browsers do). Any other failur
 then also counts the connections opened ("connections") and such repeats ("retried").
 Bounded by SECONDS and by MAX_REQUESTS per thread, and ends sooner once the file named by the
 environment variable LOAD_STOP_FILE exists (the end of what the load is for, e.g. a deploy); only
-loopback addresses are accepted.
+loopback addresses and Docker's default bridge pool (172.16.0.0/12: test nodes on this host) are
+accepted. The summary counts answers by body ("answers", at most 16 kinds: which task answered, for an
+app that says so) and says when the first and last failures came (seconds from the start).
 """
 import http.client
+import ipaddress
 import json
 import os
 import socket
@@ -23,6 +26,7 @@ import time
 import urllib.parse
 
 MAX_REQUESTS = 20000
+LOCAL_BRIDGES = ipaddress.ip_network("172.16.0.0/12")  # Docker's default address pool
 # A reused connection the server closed before answering: what a client may repeat the GET for.
 CLOSED_UNANSWERED = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
@@ -30,12 +34,14 @@ CLOSED_UNANSWERED = (http.client.RemoteDisconnected, ConnectionResetError, Broke
 def main():
     url, address, cafile, seconds, threads = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5])
     keepalive = sys.argv[6:7] == ["keepalive"]
-    if not address.startswith("127."):
-        sys.exit("load.py sends traffic to loopback addresses only")
+    if not (ipaddress.ip_address(address).is_loopback or ipaddress.ip_address(address) in LOCAL_BRIDGES):
+        sys.exit("load.py sends traffic to loopback addresses and Docker's bridges on this host only")
     parsed = urllib.parse.urlsplit(url)
     plain = parsed.scheme == "http"
     context = None if plain else ssl.create_default_context(cafile=cafile)
-    counts = {"ok": 0, "failed": 0, "errors": [], "last": ""}
+    counts = {"ok": 0, "failed": 0, "errors": [], "last": "", "answers": {}, "first_failure": None,
+              "last_failure": None}
+    started = time.monotonic()
     if keepalive:
         counts.update(connections=0, retried=0)
 
@@ -102,8 +108,15 @@ def main():
                 counts["ok" if ok else "failed"] += 1
                 if ok:
                     counts["last"] = body.decode(errors="replace").strip()
-                elif len(counts["errors"]) < 5:
-                    counts["errors"].append(error)
+                    answers = counts["answers"]
+                    if counts["last"] in answers or len(answers) < 16:
+                        answers[counts["last"]] = answers.get(counts["last"], 0) + 1
+                else:
+                    at = round(time.monotonic() - started, 2)
+                    counts["first_failure"] = counts["first_failure"] if counts["first_failure"] is not None else at
+                    counts["last_failure"] = at
+                    if len(counts["errors"]) < 5:
+                        counts["errors"].append(error)
         if conn is not None:
             conn.close()
 
