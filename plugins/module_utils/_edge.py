@@ -23,6 +23,8 @@ DOWN_INTER_SECONDS = 0.25
 RISE = 2
 # A rising task (up from its first check that passed) and a failing one are checked this often.
 FAST_INTER_SECONDS = 0.25
+# Connection errors in a row, in live traffic, that take a task down at once (its node lost).
+ERROR_LIMIT = 3
 
 # Swarm service names as qoddi_app makes them (the web process's is the app's name).
 _SERVICE_RE = NAME_RE
@@ -129,8 +131,12 @@ def backends(routes: list, max_replicas: int) -> str:
             f"    # so it is up again {RISE} checks after its app answers, the later ones "
             f"{round(FAST_INTER_SECONDS * 1000)} ms apart (the rollout",
             "    # waits for that, see _deploy).",
+            "    # A task whose node is lost fails connections at once, before a check notices: with leastconn it",
+            f"    # would look the least busy and draw every request (each a 503 after its retries). {ERROR_LIMIT}",
+            "    # connection errors in a row in live traffic take it down until its checks pass again.",
             f"    default-server check inter 2s fastinter {round(FAST_INTER_SECONDS * 1000)}ms"
             f" downinter {round(DOWN_INTER_SECONDS * 1000)}ms fall 2 rise {RISE} slowstart 10s"
+            f" observe layer4 error-limit {ERROR_LIMIT} on-error mark-down"
             " resolvers docker resolve-prefer ipv4 init-addr last,none",
             f"    server-template web {int(max_replicas)} tasks.{route['service']}:{WEB_PORT}",
         ]
