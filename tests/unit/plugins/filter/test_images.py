@@ -119,4 +119,3 @@ def test_local_only_images_are_built_here_in_every_mode(source):
     decided = {d["key"]: d for d in image_decisions(entries, source, recipes, [])}
     assert decided["controller"]["action"] == "build" and decided["controller"]["ref"] == "qoddi/controller:x"
     assert decided["haproxy"]["action"] in ("pull", "pull_or_build")
-
