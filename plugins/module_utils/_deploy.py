@@ -231,25 +231,24 @@ def size_unfit(client, size: str) -> str:
     _service_kwargs; a memory limit above a node's memory is allowed): without this, such a deploy
     would wait out its timeout.
     """
+    # Each active node's CPUs and memory (MiB), by host name.
+    rooms = {node["Description"]["Hostname"]: (node["Description"]["Resources"]["NanoCPUs"] / 1e9,
+                                               node["Description"]["Resources"]["MemoryBytes"] // 2**20)
+             for node in client.api.nodes()
+             if node["Spec"].get("Availability") == "active" and node["Status"].get("State") == "ready"}
+
+    def fits(name: str) -> bool:
+        cpus, memory = SIZES[name]
+        return any(room_cpus >= cpus and room_memory >= memory // 4 for room_cpus, room_memory in rooms.values())
+
+    if not rooms or fits(size):
+        return ""  # no node at all: Swarm will say so, and it is another problem
     cpus, memory = SIZES[size]
-    memory = memory // 4
-    nodes = [node for node in client.api.nodes()
-             if node["Spec"].get("Availability") == "active" and node["Status"].get("State") == "ready"]
-    if not nodes:
-        return ""  # Swarm will say so (no node at all is another problem)
-
-    def room(node):
-        resources = node["Description"]["Resources"]
-        return resources["NanoCPUs"] / 1e9, resources["MemoryBytes"] // 2**20
-
-    if any(room(node)[0] >= cpus and room(node)[1] >= memory for node in nodes):
-        return ""
-    largest = max(nodes, key=room)
-    fitting = [name for name, (c, m) in SIZES.items() if any(room(n)[0] >= c and room(n)[1] >= m // 4 for n in nodes)]
-    return (f"size {size} runs each task with up to {cpus:g} CPU and reserves {memory} MiB of memory for it, and no "
-            f"node of the cluster has that much (the largest, {largest['Description']['Hostname']}, has "
-            f"{room(largest)[0]:g} CPU and {room(largest)[1]} MiB). Choose a size that fits "
-            f"({', '.join(fitting) or 'none does'}) or add a larger node. Nothing was changed.")
+    largest = max(rooms, key=rooms.get)
+    return (f"size {size} runs each task with up to {cpus:g} CPU and reserves {memory // 4} MiB of memory for it, and "
+            f"no node of the cluster has that much (the largest, {largest}, has {rooms[largest][0]:g} CPU and "
+            f"{rooms[largest][1]} MiB). Choose a size that fits ({', '.join(filter(fits, SIZES)) or 'none does'}) "
+            "or add a larger node. Nothing was changed.")
 
 
 def spec_digest(desired: dict) -> str:

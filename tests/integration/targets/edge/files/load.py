@@ -113,7 +113,8 @@ def main():
                         answers[counts["last"]] = answers.get(counts["last"], 0) + 1
                 else:
                     at = round(time.monotonic() - started, 2)
-                    counts["first_failure"] = counts["first_failure"] if counts["first_failure"] is not None else at
+                    if counts["first_failure"] is None:
+                        counts["first_failure"] = at
                     counts["last_failure"] = at
                     if len(counts["errors"]) < 5:
                         counts["errors"].append(error)
