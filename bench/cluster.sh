@@ -2,7 +2,8 @@
 # The three-node figures of issue 15, from the molecule scenario cluster (three fresh Docker-in-Docker
 # nodes on this host; needs root and this host's engine): the seconds of each stage, then what
 # molecule/cluster/node_loss.yml measured through the edge node under load (scale 1 -> 3, a drain, a
-# node killed). Copy the figures, with the date, into docs/benchmarks.md.
+# node killed), and what manager_loss.yml measured (the first manager killed: seconds until the
+# controller's standby took over and acted). Copy the figures, with the date, into docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 unset PYTHONDONTWRITEBYTECODE
@@ -24,3 +25,4 @@ stage idempotence
 stage verify
 # The assertion's message, as molecule printed it (its lines are wrapped and framed).
 sed 's/\x1b\[[0-9;]*m//g; s/^ *│ *//' "$log" | tr '\n' ' ' | grep -o 'scale 1 -> 3: [^"]*' | head -1
+sed 's/\x1b\[[0-9;]*m//g; s/^ *│ *//' "$log" | tr '\n' ' ' | grep -o 'first manager killed: [^"]*' | head -1

@@ -47,7 +47,9 @@ edge() {
 cleanup() {
   app --tags app,remove -e bench_state=absent >"$logs/remove.json" 2>&1 || echo "removal failed: $logs/remove.json" >&2
   edge cleanup || true
-  docker network rm "qoddi-$name" >/dev/null 2>&1 || true  # the app's own stack network, which removal leaves
+  # The app's own stack network, which removal leaves; it stays while the edge is joined to it
+  # (roles/controller/files/edge_networks.py), which this removal does not undo.
+  docker network rm "qoddi-$name" >/dev/null 2>&1 || true
   rm -rf "$src"
 }
 trap cleanup EXIT

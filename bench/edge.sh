@@ -5,8 +5,8 @@
 #  2. failed requests while HAProxy reloads 20 times under steady load (wrk, 30 s);
 #  3. balance: three replicas of a test app, one of them slow (0.2 s a request); the split of 600
 #     requests over 12 connections under leastconn.
-# All load runs in a container on the edge network against addresses of this machine's Swarm, bounded
-# in time and count. Copy the printed lines, with the date, into docs/benchmarks.md.
+# All load runs in a container on the sample's stack network against addresses of this machine's
+# Swarm, bounded in time and count. Copy the printed lines, with the date, into docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"  # the project's virtualenv (make venv)
@@ -24,11 +24,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ip_of() {  # the edge-network address of the first running container of a service
-  docker inspect -f '{{ (index .NetworkSettings.Networks "qoddi--edge").IPAddress }}' \
+# The sample's stack network: the sample's web process is on it alone, and the edge joins it (private
+# stacks); the load runs there, beside both.
+net=qoddi-$(docker service inspect -f '{{ index .Spec.Labels "org.qoddi.stack" }}' sample)
+ip_of() {  # the stack-network address of the first running container of a service
+  docker inspect -f "{{ (index .NetworkSettings.Networks \"$net\").IPAddress }}" \
     "$(docker ps -q --filter "label=com.docker.swarm.service.name=$1" | head -1)"
 }
-load() { docker run --rm --network qoddi--edge qoddi-bench/load "$@"; }
+load() { docker run --rm --network "$net" qoddi-bench/load "$@"; }
 figure() { awk -v key="$1" '$1 == key {print $2}'; }
 
 docker build -q -t qoddi-bench/load --build-arg BASE=qoddi/debian:bookworm bench/edge >/dev/null

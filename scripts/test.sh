@@ -8,6 +8,8 @@
 # cluster converges the platform and the sample on three brand-new Docker-in-Docker nodes (molecule
 # scenario cluster: 1 manager, 2 workers), which catches what only a long-lived engine has and what
 # only several nodes show (needs the host's engine only).
+# "all" runs the cluster scenario in the background beside the integration targets (see below):
+# integration-engine, cluster-start, integration-rest and cluster-wait are those steps.
 # A stage passes only if it ran its tests: one that ran none, or skipped some (ansible-test skips a
 # test or target that lacks root or a tool, and still exits 0), fails.
 set -euo pipefail
@@ -19,23 +21,31 @@ unset PYTHONDONTWRITEBYTECODE
 # Where the time goes, task by task, in every playbook run of the tests.
 export ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks
 
+# Integration targets that stop this host's engine (to test what survives a restart): they cannot
+# share the engine with the cluster scenario's nodes, which are containers on it.
+ENGINE_STOPPING_TARGETS=(qoddi_db)
+
 stages=("$@")
 if [ "${stages[*]:-all}" = all ]; then
   # Sanity needs no Docker and spends much of its time waiting on package downloads, as the image
   # builds of molecule's converge do: run it beside the other stages and collect it at the end.
-  stages=(lint sanity-start unit molecule integration cluster sanity-wait)
+  # The cluster scenario, on nodes of its own, runs beside the integration targets too (most of
+  # both is waiting: rollouts, health checks, downloads), once the targets that stop the engine
+  # have run.
+  stages=(lint sanity-start unit molecule integration-engine cluster-start integration-rest cluster-wait
+          sanity-wait)
 fi
 
 # Every integration target is needs/root (they install and drive the Docker engine and the Swarm):
 # as another user ansible-test would skip them all and exit 0. Say so before anything runs.
-if [[ " ${stages[*]} " == *" integration "* ]] && [ "$(id -u)" != 0 ]; then
+if [[ " ${stages[*]} " == *" integration"* ]] && [ "$(id -u)" != 0 ]; then
   echo "qoddi: the integration stage must run as root: its targets drive the Docker engine and the Swarm" >&2
   echo "qoddi: as root, and ansible-test would skip every one of them for another user. Run it as root," >&2
   echo "qoddi: e.g. sudo make test (the molecule or platform stage before it installs and starts the engine)." >&2
   exit 2
 fi
 # The cluster nodes' engines make cgroups in this host's tree, which only root can remove.
-if [[ " ${stages[*]} " == *" cluster "* ]] && [ "$(id -u)" != 0 ]; then
+if [[ " ${stages[*]} " == *" cluster"* ]] && [ "$(id -u)" != 0 ]; then
   echo "qoddi: the cluster stage must run as root: its nodes' engines make cgroups on this host, removed after." >&2
   exit 2
 fi
@@ -47,7 +57,7 @@ fail_stage() { printf '\n--- %s FAILED: %s\n' "$1" "$2" >&2; exit 1; }
 # to check here, which is not a skip: empty-init (no __init__.py in plugins/) and pslint (no PowerShell).
 check_sanity_log() {
   local skipped ran
-  skipped=$(grep -E '^WARNING: (Skipping |Required program )' "$1" || true)
+  skipped=$(grep -aE '^WARNING: (Skipping |Required program )' "$1" || true)
   [ -z "$skipped" ] || fail_stage sanity "ansible-test skipped tests:"$'\n'"$skipped"
   ran=$(grep -c '^Running sanity test ' "$1" || true)
   [ "$ran" -gt 0 ] || fail_stage sanity "ansible-test ran no sanity test"
@@ -58,9 +68,9 @@ check_sanity_log() {
 # destructive...), and ends "All targets skipped." with exit 0 when none is left.
 check_integration_log() {
   local skipped ran
-  skipped=$(grep -E '^WARNING: (Excluding .*tests|All targets skipped)' "$1" || true)
+  skipped=$(grep -aE '^WARNING: (Excluding .*tests|All targets skipped)' "$1" || true)
   [ -z "$skipped" ] || fail_stage integration "ansible-test skipped targets:"$'\n'"$skipped"
-  ran=$({ grep -E '^Running .+ integration test (role|script)$' "$1" || true; } | sort -u | wc -l)
+  ran=$({ grep -aE '^Running .+ integration test (role|script)$' "$1" || true; } | sort -u | wc -l)
   [ "$ran" -gt 0 ] || fail_stage integration "ansible-test ran no target"
   echo "--- integration: $ran targets ran, none skipped"
 }
@@ -100,13 +110,35 @@ run_sanity() {
   (cd "$(collection_copy "${QODDI_TEST_TREE:-/tmp/qoddi.paas-test}-sanity")" &&
     ansible-test sanity --local --python "$($PY -c 'import sys; print("%d.%d" % sys.version_info[:2])')" --color no)
 }
+# ansible-test integration on the collection's copy, its arguments (targets, --exclude) appended;
+# the log is checked for targets it skipped.
+run_integration() {
+  local log=$1; shift
+  (cd "$(collection_copy)" && ansible-test integration --local --allow-destructive --python-interpreter "$PY" \
+    --color no "$@") 2>&1 | tee "$log"
+  check_integration_log "$log"
+}
+
 SANITY_LOG="$ROOT/tests/output/sanity.log"
 INTEGRATION_LOG="$ROOT/tests/output/integration.log"
+CLUSTER_LOG="$ROOT/tests/output/cluster.log"
 mkdir -p "$ROOT/tests/output"
 sanity_pid=""
-# A failed stage ends the run: do not leave the background sanity run behind.
-trap '[ -z "$sanity_pid" ] || kill -- "$sanity_pid" 2>/dev/null || true' EXIT
+cluster_pid=""
+# A failed stage ends the run: do not leave a background run behind. Each runs in a process group
+# of its own (started under set -m), and the whole group is stopped: molecule's playbook would
+# otherwise go on converging. Its nodes stay; the next run's create removes them.
+stop_background() {
+  local pid
+  for pid in $sanity_pid $cluster_pid; do kill -- "-$pid" 2>/dev/null || true; done
+}
+trap stop_background EXIT
+# Under set -m bash no longer gives a background job /dev/null as its input: give it here.
+in_background() { set -m; "$@" </dev/null & set +m; }
 
+# A run stopped half-way leaves molecule's record of nodes it made, which its next create believes
+# (and skips) even once the nodes are gone: start from no record; create removes leftover nodes.
+forget_cluster() { molecule reset -s cluster >/dev/null 2>&1 || true; }
 banner() { printf '\n=== %s (%s)\n' "$1" "$(date +%T)"; }
 
 for stage in "${stages[@]}"; do
@@ -131,12 +163,13 @@ for stage in "${stages[@]}"; do
       ;;
     sanity-start)
       banner "sanity: ansible-test sanity, in the background (log: $SANITY_LOG)"
-      run_sanity >"$SANITY_LOG" 2>&1 &
+      in_background run_sanity >"$SANITY_LOG" 2>&1
       sanity_pid=$!
       ;;
     sanity-wait)
       banner "sanity: waiting for the background run"
       status=0; wait "$sanity_pid" || status=$?
+      sanity_pid=""
       cat "$SANITY_LOG"
       [ "$status" = 0 ] || { echo "--- sanity FAILED (exit $status)"; exit "$status"; }
       check_sanity_log "$SANITY_LOG"
@@ -156,9 +189,17 @@ for stage in "${stages[@]}"; do
       banner "integration: ansible-test integration on the real engine and Swarm"
       # QODDI_TARGETS="qoddi_app role_images" runs only those targets (a quicker loop while developing).
       # shellcheck disable=SC2086
-      (cd "$(collection_copy)" && ansible-test integration --local --allow-destructive --python-interpreter "$PY" \
-        --color no ${QODDI_TARGETS:-}) 2>&1 | tee "$INTEGRATION_LOG"
-      check_integration_log "$INTEGRATION_LOG"
+      run_integration "$INTEGRATION_LOG" ${QODDI_TARGETS:-}
+      ;;
+    integration-engine)
+      banner "integration: the targets that stop the engine (${ENGINE_STOPPING_TARGETS[*]}), alone on it"
+      run_integration "$INTEGRATION_LOG" "${ENGINE_STOPPING_TARGETS[@]}"
+      ;;
+    integration-rest)
+      banner "integration: every other target"
+      excludes=()
+      for target in "${ENGINE_STOPPING_TARGETS[@]}"; do excludes+=(--exclude "$target"); done
+      run_integration "$ROOT/tests/output/integration-rest.log" "${excludes[@]}"
       ;;
     molecule)
       banner "molecule: scenario default (converge, idempotence, verify)"
@@ -166,7 +207,21 @@ for stage in "${stages[@]}"; do
       ;;
     cluster)
       banner "cluster: the platform and the sample on three brand-new nodes (molecule scenario cluster)"
+      forget_cluster
       molecule test -s cluster
+      ;;
+    cluster-start)
+      banner "cluster: the three-node scenario, in the background (log: $CLUSTER_LOG)"
+      forget_cluster
+      in_background molecule test -s cluster >"$CLUSTER_LOG" 2>&1
+      cluster_pid=$!
+      ;;
+    cluster-wait)
+      banner "cluster: waiting for the background run"
+      status=0; wait "$cluster_pid" || status=$?
+      cluster_pid=""
+      cat "$CLUSTER_LOG"
+      [ "$status" = 0 ] || fail_stage cluster "molecule test -s cluster exited $status (log: $CLUSTER_LOG)"
       ;;
     *)
       echo "unknown stage $stage (lint sanity unit platform molecule integration cluster, or all)" >&2

@@ -49,6 +49,21 @@ def volume_exists(client, name: str) -> bool:
     return any(v["Name"] == volume_name(name) for v in client.api.volumes().get("Volumes") or [])
 
 
+def node_unavailable(nodes: list[dict], node_id: str) -> str:
+    """Why the node that holds a datastore's volume cannot run it now ('' when it can); ``nodes`` is
+    the Swarm's node list. A datastore is pinned there: Swarm will not start it anywhere else."""
+    node = next((n for n in nodes if n["ID"] == node_id), None)
+    if node is None:
+        return f"its node {node_id} is no longer in the Swarm"
+    where = f"its node {node['Description'].get('Hostname', '?')} ({node_id})"
+    state = node["Status"].get("State", "unknown")
+    if state != "ready":
+        return f"{where} is {state}"
+    if node["Spec"].get("Availability") == "drain":
+        return f"{where} is drained"
+    return ""
+
+
 def new_password() -> str:
     # token_urlsafe: letters, digits, - and _, so a URL needs no escaping; 32 bytes of entropy. Not
     # starting with "-", which command-line tools (mongodump -p) would take for an option.

@@ -18,6 +18,7 @@ import calendar
 import contextlib
 import hashlib
 import json
+import threading
 import time
 import uuid
 
@@ -25,7 +26,6 @@ import uuid
 from ansible_collections.qoddi.paas.plugins.module_utils import _edge as edge
 from ansible_collections.qoddi.paas.plugins.module_utils import _swarm as swarm
 from ansible_collections.qoddi.paas.plugins.module_utils._conventions import (
-    EDGE_NETWORK,
     PREFIX,
     SIZES,
     WEB_PORT,
@@ -76,9 +76,42 @@ def procfile_label(processes: dict[str, str]) -> str:
     return "\n".join(f"{kind}: {command}" for kind, command in processes.items())
 
 
+PULL_TIMEOUT = 300
+
+
+def pull_within(client, image: str, timeout: float) -> None:
+    """Pull ``image``, waiting at most ``timeout`` seconds (the SDK's pull waits as long as the registry
+    takes): past it, a DeployError, and the pull goes on in the background."""
+    outcome: list = []
+
+    def pull():
+        try:
+            client.api.pull(image)
+            outcome.append(None)
+        except Exception as exc:  # noqa: BLE001 - handed to the caller below
+            outcome.append(exc)
+
+    worker = threading.Thread(target=pull, name="qoddi-pull", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not outcome:
+        raise DeployError(f"could not pull {image} within {timeout:g} s from the cluster's registry")
+    if outcome[0] is not None:
+        raise DeployError(f"could not pull {image} from the cluster's registry: {outcome[0]}")
+
+
 def processes_of(client, image: str) -> dict[str, str]:
-    """The Procfile of a release, read back from its image's label (qoddi_app, the controller)."""
-    labels = client.api.inspect_image(image)["Config"].get("Labels") or {}
+    """The Procfile of a release, read back from its image's label (qoddi_app, the controller). A
+    release by digest from the cluster's registry that this node has never pulled (built on another
+    manager than the controller's) is pulled first."""
+    try:
+        attrs = client.api.inspect_image(image)
+    except NotFound:
+        if "@" not in image:
+            raise
+        pull_within(client, image, PULL_TIMEOUT)
+        attrs = client.api.inspect_image(image)
+    labels = attrs["Config"].get("Labels") or {}
     return dict(line.split(": ", 1) for line in labels.get(Label.PROCFILE, "").splitlines() if ": " in line)
 
 
@@ -86,13 +119,19 @@ def processes_of(client, image: str) -> dict[str, str]:
 ESP_NODE_LABEL = "qoddi.esp"
 
 
-def nodes_without_esp(client) -> list[str]:
-    """The nodes whose kernel cannot encrypt overlay traffic, as the swarm role found (label qoddi.esp=no).
+def without_esp(nodes: list[dict]) -> list[str]:
+    """The nodes (as the Engine API lists them) whose kernel cannot encrypt overlay traffic, as the
+    swarm role found (label qoddi.esp=no). The haproxy role asks the same through the filter
+    qoddi.paas.nodes_without_esp.
 
     A node the role has not probed (no label) counts as able: the secure default, as before the probe.
     """
-    return sorted(node["Description"]["Hostname"] for node in client.api.nodes()
+    return sorted(node["Description"]["Hostname"] for node in nodes
                   if (node["Spec"].get("Labels") or {}).get(ESP_NODE_LABEL) == "no")
+
+
+def nodes_without_esp(client) -> list[str]:
+    return without_esp(client.api.nodes())
 
 
 def unencrypted_warning(name: str, lacking: list[str]) -> str:
@@ -198,12 +237,13 @@ def desired_service(app: str, stack: str, process: str, command: str, image: str
               Label.RELEASE: str(release), Label.REVISION: revision, Label.ENV_SEQ: str(env_seq),
               # The variables the release command last ran with (the controller runs it too).
               Label.RELEASE_ENV_SEQ: str(env_seq)}
+    # The stack's network alone, the web process's too: the edge joins it (the controller connects the
+    # edge's containers, see roles/controller/files/edge_networks.py), no other stack reaches it.
     networks = [network_name(stack)]
     if process == "web":
         environment["PORT"] = str(WEB_PORT)
         # What the edge reads to route to this app: its custom domains and its health check.
         labels.update({Label.DOMAINS: ",".join(domains or []), Label.HEALTH: health_path or ""})
-        networks.append(EDGE_NETWORK)
     return {
         "name": service_name(app, process),
         "image": image,
@@ -652,22 +692,37 @@ def _undo(client, applied: list, timeout: int, since: float) -> None:
 
 
 def run_release(client, app: str, stack: str, command: str, image: str, secrets: list[dict],
-                release: int, timeout: int, name: str = "") -> list[str]:
-    """Run the Procfile's release command once from the new image; returns its log.
+                release: int, timeout: int, name: str = "") -> tuple[list[str], str]:
+    """Run the Procfile's release command once from the new image; returns its log and the host name
+    of the node it ran on.
 
     A Swarm job (not a container) so that it runs on any node that can reach the stack network,
-    with the same environment as the app. Raises DeployError when it fails.
+    with the same environment as the app. Raises DeployError when it fails (its ``node`` set).
     """
     service = start_release(client, app, stack, command, image, secrets, release, name)
     try:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if release_finished(client, service, command):
-                return swarm.logs(client, service, 200)
+                return swarm.logs(client, service, 200), job_node(client, service)
             time.sleep(0.2)
         raise ReleaseFailed(command, f"did not finish within {timeout} s", swarm.logs(client, service))
+    except DeployError as exc:
+        exc.node = job_node(client, service)
+        raise
     finally:
         remove_job(client, service)
+
+
+def job_node(client, service_id: str) -> str:
+    """The host name of the node a one-off job's task ran on ('' when it never got one, or the node is
+    gone: only for a log line)."""
+    try:
+        tasks = swarm.tasks(client, service_id)
+        node = next((task["NodeID"] for task in tasks if task.get("NodeID")), "")
+        return client.api.inspect_node(node)["Description"]["Hostname"] if node else ""
+    except docker_errors.APIError:
+        return ""
 
 
 def remove_job(client, service_id: str) -> None:

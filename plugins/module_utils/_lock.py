@@ -5,10 +5,10 @@
 
 The lock is the Swarm config ``qoddi-lock-<app>``. The managers create a config by Raft, and refuse
 a second one of the same name (409), so exactly one of two runs racing on any nodes gets it. Its
-labels say who holds it and until when; a lock whose holder was killed (no ``finally`` ran) is
-taken over once it has expired, never before. qoddi_app (deploy, restart, stop, removal),
-qoddi_env (when it writes), qoddi_db (while it writes a linked app's URL) and the controller's
-duties take it; check mode changes nothing and takes none.
+labels say who holds it and until when, and the holder moves the expiry on while it runs; a lock
+whose holder was killed (no ``finally`` ran) is taken over once it has expired, never before.
+qoddi_app (deploy, restart, stop, removal), qoddi_env (when it writes), qoddi_db (while it writes
+a linked app's URL) and the controller's duties take it; check mode changes nothing and takes none.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import contextlib
 import datetime
 import os
 import socket
+import threading
 import time
 
 from ansible_collections.qoddi.paas.plugins.module_utils._conventions import Label
@@ -26,10 +27,10 @@ try:
 except ImportError:  # pragma: no cover - the module reports the missing SDK
     APIError = NotFound = Exception
 
-# How long a holder may keep the lock before another run may take it over: longer than any run of
-# the platform (a build, a release command and a rollout, each bounded by wait_timeout) is meant to
-# last, so only a killed run's lock is ever taken over.
-DEFAULT_TTL = 3600
+# How long a lock lasts without its holder: the holder moves the expiry on every TTL / 4 while it
+# runs (a Swarm config's labels can be updated; nothing else of it), so a run lasts as long as it
+# needs, and a killed run's lock is free two minutes later (and the controller removes its surge).
+DEFAULT_TTL = 120
 POLL = 1.0
 
 
@@ -93,6 +94,23 @@ def try_take(client, app: str, who: str, ttl: float = DEFAULT_TTL, now: float | 
     return current["Spec"].get("Labels") or {}
 
 
+def renew(client, lock_id: str, ttl: float, now: float | None = None, timeout: float = 10) -> bool:
+    """Move the held lock's expiry to ``now + ttl``; False when the lock is no longer there (taken
+    over after its holder stalled longer than ttl) or the engine did not take the update in time.
+    The Docker SDK has no call for a config's update: the Engine API's own (only the labels may
+    change; the rest is sent as it is), each call bounded by ``timeout`` seconds."""
+    now = time.time() if now is None else now
+    url = f"{client.api.base_url}/v{client.api.api_version}/configs/{lock_id}"
+    found = client.api.get(url, timeout=timeout)
+    if found.status_code != 200:
+        return False
+    config = found.json()
+    spec = dict(config["Spec"], Labels={**(config["Spec"].get("Labels") or {}), Label.LOCK_EXPIRES: f"{now + ttl:.0f}"})
+    answer = client.api.post(f"{url}/update", params={"version": config["Version"]["Index"]}, json=spec,
+                             timeout=timeout)
+    return answer.status_code == 200
+
+
 def release(client, lock_id: str) -> None:
     with contextlib.suppress(NotFound):
         client.api.remove_config(lock_id)
@@ -115,7 +133,27 @@ def held(client, app: str, who: str, wait: float, ttl: float = DEFAULT_TTL):
             raise Busy(describe(app, taken, time.time()) if taken else f"app {app} is being changed by another run")
         # Also when it was just released or expired: the runs that saw it so race for the new one.
         time.sleep(POLL)
+    stop = threading.Event()
+
+    def keep():
+        # Every ttl / 4; a failed renewal (the engine busy a moment) is tried again 2 s later, so that
+        # several tries fit before the expiry. A lock taken over meanwhile (its holder stalled longer
+        # than ttl, its process stopped) cannot be renewed, and this run goes on unaware of it: the
+        # expiry is far beyond any stall of a run that is alive.
+        wait = ttl / 4
+        while not stop.wait(wait):
+            renewed = False
+            with contextlib.suppress(Exception):
+                renewed = renew(client, taken, ttl, timeout=min(10, ttl / 4))
+            wait = ttl / 4 if renewed else min(2, ttl / 4)
+
+    beat = threading.Thread(target=keep, name=f"qoddi-lock-{app}", daemon=True)
+    beat.start()
     try:
         yield taken
     finally:
+        stop.set()
+        # A renewal under way is bounded by its timeout; the lock is released whatever it does (an
+        # update of a removed config fails, it cannot bring the lock back).
+        beat.join(timeout=5)
         release(client, taken)

@@ -6,6 +6,11 @@ name there, and how an image built on one node gets there so that every node run
 
 from __future__ import annotations
 
+try:
+    from docker.errors import DockerException
+except ImportError:  # pragma: no cover - the modules say the SDK is missing before this is reached
+    DockerException = Exception
+
 
 class RegistryError(Exception):
     """An image could not be pushed to the cluster's registry."""
@@ -37,20 +42,36 @@ def pinned_ref(image_attrs: dict, target: str) -> str:
     return ""
 
 
+def holds(client, pinned: str) -> bool:
+    """Whether the registry serves ``pinned`` (``repository:tag@digest``) under its tag. The engine's
+    record of a push outlives the registry's copy (a registry made again, its volume lost): asked
+    before trusting it, so that nodes never get a reference they cannot pull."""
+    tagged, unused_at, digest = pinned.partition("@")
+    try:
+        found = client.api.inspect_distribution(tagged)
+    except DockerException:  # not there (NotFound), or no answer: push, which says why if it fails
+        return False
+    return (found.get("Descriptor") or {}).get("digest") == digest
+
+
 def publish(client, image: str, registry: str, push: bool = True) -> str:
     """The reference every node pulls ``image`` by: its copy in the cluster's registry, by digest.
 
-    Pushed only when the registry has no copy yet (the image's RepoDigests record each push), so a
-    re-run pushes nothing. With ``push`` false (check mode, deciding without the app's lock), an image
-    not pushed yet gets its reference without a digest, which differs from what any service runs.
+    Pushed only when the registry has no copy yet (the image's RepoDigests record each push, and the
+    registry is asked whether it still has it), so a re-run pushes nothing. With ``push`` false
+    (check mode, deciding without the app's lock), an image the registry does not have gets its
+    reference without a digest, which differs from what any service runs: the run that follows
+    pushes it.
     No registry: ``image`` itself (one node).
     """
     if not registry:
         return image
     target = registry_ref(image, registry)
     found = pinned_ref(client.api.inspect_image(image), target)
-    if found or not push:
-        return found or target
+    if found and holds(client, found):
+        return found
+    if not push:
+        return target
     repository, tag = target.rsplit(":", 1)
     client.api.tag(image, repository, tag)
     for line in client.api.push(repository, tag=tag, stream=True, decode=True):

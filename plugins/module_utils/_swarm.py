@@ -357,6 +357,26 @@ def tasks(client, service_id: str) -> list[dict]:
     return client.api.tasks(filters={"service": service_id})
 
 
+def remove_secrets(client, ids: list[str]) -> list[str]:
+    """Remove the secrets; those still in use after 10 s are returned (a job's tasks let go of them a
+    moment after the job is gone)."""
+    deadline = time.monotonic() + 10
+    while ids:
+        ids = [i for i in ids if not _removed(client, i)]
+        if not ids or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    return ids
+
+
+def _removed(client, secret_id: str) -> bool:
+    try:
+        client.api.remove_secret(secret_id)
+        return True
+    except Exception:  # noqa: BLE001 - still in use, or gone already: the caller tries again or says so
+        return False
+
+
 def logs(client, service_id: str, lines: int = 30) -> list[str]:
     """The last ``lines`` lines its tasks wrote (empty when the engine cannot say)."""
     try:

@@ -349,6 +349,7 @@ from ansible_collections.qoddi.paas.plugins.module_utils import _labels as label
 from ansible_collections.qoddi.paas.plugins.module_utils import _lock as lock
 from ansible_collections.qoddi.paas.plugins.module_utils import _python_images as pyimages
 from ansible_collections.qoddi.paas.plugins.module_utils import _registry as registry
+from ansible_collections.qoddi.paas.plugins.module_utils import _release_log as release_log
 from ansible_collections.qoddi.paas.plugins.module_utils import _static as static
 from ansible_collections.qoddi.paas.plugins.module_utils import _swarm as swarm
 from ansible_collections.qoddi.paas.plugins.module_utils._build import (
@@ -663,12 +664,26 @@ class App:
         """
         network = conventions.network_name(self.p["stack"])
         neighbour = env_store.task_with_current(self.client, self.variables, list(current.values()), network)
-        if neighbour is None:
-            return deploy.run_release(self.client, self.name, self.p["stack"], command, image,
-                                      env_store.references(self.variables), release, self.p["wait_timeout"])
-        values = self.build_env(image)
-        return deploy.run_release_beside(self.client, self.name, command, image, release, values, neighbour,
-                                         self.p["wait_timeout"])
+        # Its output, failed or not, stays readable by qoddi_logs once the container or job is gone.
+        node = "" if neighbour is None else self.client.info()["Name"]
+        try:
+            if neighbour is None:
+                log, node = deploy.run_release(self.client, self.name, self.p["stack"], command, image,
+                                               env_store.references(self.variables), release, self.p["wait_timeout"])
+            else:
+                values = self.build_env(image)
+                log = deploy.run_release_beside(self.client, self.name, command, image, release, values, neighbour,
+                                                self.p["wait_timeout"])
+        except deploy.DeployError as exc:
+            self.keep_release_log(release, exc.log, False, getattr(exc, "node", node))
+            raise
+        self.keep_release_log(release, log, True, node)
+        return log
+
+    def keep_release_log(self, release: int, log: list[str], ok: bool, node: str) -> None:
+        problem = release_log.keep(self.client, self.name, release, log or [], ok, node)
+        if problem:
+            self.module.warn(problem)
 
     def dependencies(self, spec, builder: str, workdir: str, extra: dict, ca_bundle: bool,
                      index: str) -> tuple[str, list[str]]:
@@ -908,7 +923,8 @@ class App:
         history = releases(self.client, self.name)
         has_state = os.path.isdir(self.state_dir)
         deps = self.client.api.images(name=f"{DEPS_REPO}/{self.name}", quiet=True)
-        if not current and not history and not has_state and not self.variables and not deps:
+        logs = release_log.found(self.client, self.name)
+        if not current and not history and not has_state and not self.variables and not deps and not logs:
             self.module.exit_json(**self.result)
         self.result.update(changed=True, reason="removed")
         if self.module._diff:
@@ -928,6 +944,7 @@ class App:
                     self.client.api.remove_secret(version.id)
                 except deploy.NotFound:
                     pass
+            release_log.remove(self.client, self.name)
             shutil.rmtree(self.state_dir, ignore_errors=True)
         self.module.exit_json(**self.result)
 
@@ -1049,11 +1066,9 @@ def main():
             # the app's state directory, which only the lock's holder may write.
             app.decide()
         # One change of the app at a time (another playbook, the controller applying config vars):
-        # the release number is picked and the services changed under the app's lock.
-        # Its expiry covers a run's longest (a build, a release command and each process's rollout,
-        # each bounded by wait_timeout), so that only a killed run's lock is ever taken over.
-        with lock.held(app.client, app.name, lock.holder(f"qoddi_app state={p['state']}"), p["wait_timeout"],
-                       ttl=max(lock.DEFAULT_TTL, 8 * p["wait_timeout"])):
+        # the release number is picked and the services changed under the app's lock, which this
+        # run keeps alive however long its build, release command and rollouts take.
+        with lock.held(app.client, app.name, lock.holder(f"qoddi_app state={p['state']}"), p["wait_timeout"]):
             # Read again under the lock: a run that held it may have changed them.
             app.variables = env_store.versions(app.client, app.name).get(app.name, [])
             run()

@@ -269,10 +269,12 @@ class Datastore:
         self.current = None
         self.engine = None
         self.spec = None
+        self._own_node = ""
 
     def run(self) -> dict:
         """Read what runs, carry out the state's steps, and return the result."""
         self.inspect()
+        self.require_node()
         {"present": self.present, "absent": self.absent, "restarted": self.restarted,
          "backup": self.backup, "restore": self.restore}[self.p["state"]]()
         self.result.update(changed=bool(self.changes), changes=swarm.changed_settings(self.changes))
@@ -295,6 +297,47 @@ class Datastore:
             self.fail(f"is a {labels[Label.DATASTORE]} datastore, not {self.engine}; remove it first "
                       "(state: absent) or pick another name.")
         self.spec = catalogue.get(self.engine) if self.engine else None
+
+    def require_node(self) -> None:
+        """A datastore runs only on the node that holds its volume. When that node is gone, down or
+        drained, say so instead of waiting for a task that cannot start; removing it stays possible,
+        and so does dropping its credentials once the node has left the Swarm for good, not its data,
+        which only that node's engine can delete."""
+        if not self.current:
+            return
+        node_id = (self.current["Spec"].get("Labels") or {}).get(Label.NODE, "")
+        # Removing it without its data goes the same way whatever its node's state: nothing to ask.
+        matters = self.p["state"] != "absent" or self.p["purge_data"]
+        why = self.node_unavailable(node_id) if node_id and matters else ""
+        volume = ds.volume_name(self.name)
+        gone = why.endswith("no longer in the Swarm")
+        if why and self.p["state"] != "absent":
+            self.fail(f"{why}, and its data (the volume {volume}) is there: a datastore runs only beside its "
+                      "data, so it is stopped until that node is back, when it starts again by itself. Bring the "
+                      "node back; if it is lost for good, remove it from the Swarm (docker node rm), then make the "
+                      "datastore anew from a backup: state: absent with purge_data: true (its credentials go; "
+                      "the lost node's data is not reached), then state: present and state: restore. "
+                      "Nothing was changed.")
+        local = node_id == self.own_node()
+        if self.p["state"] == "absent" and self.p["purge_data"] and not local and not gone:
+            where = f": {why}" if why else f" ({node_id})"
+            self.fail(f"purge_data deletes the volume {volume}, which is on another node{where}; an engine "
+                      "deletes only its own volumes: run this task on that node (delegate_to), or "
+                      "remove the datastore without purge_data and delete the volume there later "
+                      f"(docker volume rm {volume}). Nothing was changed.")
+        if self.p["state"] == "absent" and self.p["purge_data"] and gone:
+            self.module.warn(f"qoddi_db {self.name}: {why}: its credentials are removed, and its data (the volume "
+                             f"{volume}) stays on that node if it ever comes back.")
+
+    def node_unavailable(self, node_id: str) -> str:
+        """ds.node_unavailable, asked again for a while when the node is down or unknown: an engine
+        that just restarted (the engine role, a reboot) is such for a few seconds before it is ready."""
+        deadline = time.monotonic() + min(30, self.p["wait_timeout"])
+        while True:
+            why = ds.node_unavailable(self.client.api.nodes(), node_id)
+            if not why or why.endswith(("no longer in the Swarm", "drained")) or time.monotonic() > deadline:
+                return why
+            time.sleep(1)
 
     def fail(self, msg: str, **extra):
         raise ds.DatastoreError(f"qoddi_db {self.name}: {msg}", **extra)
@@ -345,7 +388,13 @@ class Datastore:
 
     def node_id(self) -> str:
         labels = (self.current or {}).get("Spec", {}).get("Labels") or {}
-        return labels.get(Label.NODE) or self.client.info()["Swarm"]["NodeID"]
+        return labels.get(Label.NODE) or self.own_node()
+
+    def own_node(self) -> str:
+        """The id of the node this runs on (asked once)."""
+        if not self._own_node:
+            self._own_node = self.client.info()["Swarm"]["NodeID"]
+        return self._own_node
 
     def credentials(self, history, image: str) -> dict | None:
         """Read the credentials back from the datastore's own config vars (None in check mode before creation)."""
@@ -523,7 +572,7 @@ class Datastore:
     def _require_volume(self, history) -> None:
         """Credentials without their volume: the data is lost (a volume deleted, a disk replaced), and
         the engine would start empty with the old users made again, as if nothing had happened."""
-        if not env.current(history) or self.node_id() != self.client.info()["Swarm"]["NodeID"]:
+        if not env.current(history) or self.node_id() != self.own_node():
             return  # a new datastore, or one on another node, whose volumes this engine cannot see
         if ds.volume_exists(self.client, self.name):
             return
@@ -540,7 +589,11 @@ class Datastore:
             self.fail(f"{exc}. The datastore runs as before.", task_log=exc.log)
 
     def ready(self, service_id: str) -> str:
-        if self.node_id() != self.client.info()["Swarm"]["NodeID"]:
+        if self.node_id() != self.own_node():
+            if self.p["state"] in ("backup", "restore"):
+                # Dumps are read and written by `docker exec` in the task, which only its node's engine reaches.
+                self.fail(f"state={self.p['state']} runs on the datastore's node ({self.node_id()}), where its "
+                          "task is: run this task there (delegate_to). Nothing was changed.")
             return ""  # on another node: Swarm's own health checks decide
         try:
             return ds.local_container(self.client, service_id, self.p["wait_timeout"])
@@ -593,7 +646,9 @@ class Datastore:
 
     def absent(self):
         history = env.versions(self.client, self.name).get(self.name, [])
-        volume_exists = ds.volume_exists(self.client, self.name)
+        # Its volume is on its node: one of the same name here is not its (require_node said why).
+        elsewhere = self.current is not None and self.node_id() != self.own_node()
+        volume_exists = not elsewhere and ds.volume_exists(self.client, self.name)
         if self.spec and self.p["link_to"]:
             self.link(None, {app: self.link_var() for app in self.p["link_to"]})
         if self.current:

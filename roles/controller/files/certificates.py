@@ -35,6 +35,7 @@ except ImportError:  # pragma: no cover
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from ansible_collections.qoddi.paas.plugins.module_utils import _swarm as swarm
 from ansible_collections.qoddi.paas.plugins.module_utils._conventions import Label
 
 SETTINGS = "renewal.json"
@@ -132,6 +133,11 @@ def due_domains(acme_dir: str, fraction: float, now: float, served: list[str] | 
     return due
 
 
+def install_marker(acme_dir: str, domain: str) -> str:
+    """The file that says a renewed certificate is not yet in every edge (the edge duty leaves it be)."""
+    return os.path.join(acme_dir, f"{domain}.to-install")
+
+
 def write_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
     handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".qoddi-")
     with os.fdopen(handle, "wb") as out:
@@ -220,25 +226,28 @@ class Renewer:
         # Renewed earlier but not yet in the edge (no edge then, a failed job): a marker file says so,
         # so a restarted controller tries again too.
         pending = [d for d in sorted(served or []) if os.path.exists(self.marker(d)) and d not in due]
+        renewed: dict[str, bytes] = {}
         if due:
             acme = Acme(self.acme_dir, settings)
             for domain in due:
                 try:
-                    chain = acme.order(domain)
+                    renewed[domain] = acme.order(domain)
                 except Exception as exc:  # noqa: BLE001 - one domain's failure must not stop the others
                     log(f"certificate {domain}: renewal failed (next check in {self.every:g} s): {exc}")
-                    continue
-                write_atomic(os.path.join(self.acme_dir, domain + ".crt"), chain)
-                write_atomic(self.marker(domain), b"")
-                pending.append(domain)
-                until = validity(first_certificate(chain))[1]
-                log(f"certificate {domain}: renewed, valid until {until:%Y-%m-%dT%H:%M:%SZ}")
+        for domain, chain in renewed.items():
+            # The marker first: the edge duty leaves a certificate that has one to this install (HAProxy's
+            # runtime API holds one transaction at a time; two swaps of it at once would meet there).
+            write_atomic(self.marker(domain), b"")
+            write_atomic(os.path.join(self.acme_dir, domain + ".crt"), chain)
+            pending.append(domain)
+            until = validity(first_certificate(chain))[1]
+            log(f"certificate {domain}: renewed, valid until {until:%Y-%m-%dT%H:%M:%SZ}")
         if pending and self.install(sorted(pending)):
             for domain in pending:
                 os.unlink(self.marker(domain))
 
     def marker(self, domain: str) -> str:
-        return os.path.join(self.acme_dir, f"{domain}.to-install")
+        return install_marker(self.acme_dir, domain)
 
     def pem(self, domain: str) -> bytes:
         """What the edge loads: the chain, then the key (as the role installs it). No blank line: it
@@ -258,7 +267,7 @@ class Renewer:
             return False
         self.sweep()
         stamp = f"{time.time():.0f}"
-        secrets, job = [], None
+        secrets = []
         try:
             for index, domain in enumerate(domains):
                 # Secret names have 64 characters at most, domains up to 253: numbered, the domain beside.
@@ -267,49 +276,100 @@ class Renewer:
                     secret = self.client.api.create_secret(name, data, labels={COMPONENT: "certificate"})
                     target = {"Name": f"/run/secrets/qoddi-cert/{index}{suffix}", "UID": "0", "GID": "0", "Mode": 0o400}
                     secrets.append({"SecretID": secret["ID"], "SecretName": name, "File": target})
-            job = self.client.api.create_service(install_job(edge, secrets), name=f"qoddi-certs-{stamp}",
-                                                 labels={COMPONENT: "certificates"}, mode={"GlobalJob": {}})
-            states = self.wait(job["ID"], timeout)
+            states, output = run_global_job(self.client, f"qoddi-certs-{stamp}", "certificates",
+                                            install_job(edge, secrets), timeout)
             failed = [t for t in states if t["Status"]["State"] != "complete"]
             if failed or not states:
                 log(f"certificates: install failed on {len(failed)} of {len(states)} edge node(s) "
-                    f"({'; '.join(t['Status'].get('Err') or t['Status']['State'] for t in failed)}); "
+                    f"({'; '.join(t['Status'].get('Err') or t['Status']['State'] for t in failed)}: {output}); "
                     f"next check in {self.every:g} s")
                 return False
             log(f"certificates: {', '.join(domains)} installed on {len(states)} edge node(s) without a reload")
             return True
         finally:
-            if job is not None:
-                self.client.api.remove_service(job["ID"])
             self.remove_secrets([s["SecretID"] for s in secrets])
 
     def sweep(self) -> None:
         """What an interrupted install (a controller restarted mid-way) left behind."""
-        for job in self.client.api.services(filters={"label": f"{COMPONENT}=certificates"}):
-            self.client.api.remove_service(job["ID"])
-        self.remove_secrets([s["ID"] for s in self.client.api.secrets(filters={"label": f"{COMPONENT}=certificate"})])
-
-    def wait(self, service_id: str, timeout: float) -> list[dict]:
-        deadline = time.time() + timeout
-        while True:
-            tasks = self.client.api.tasks(filters={"service": service_id})
-            done = [t for t in tasks if t["Status"]["State"] in ("complete", "failed", "rejected", "shutdown")]
-            if tasks and len(done) == len(tasks) or time.time() > deadline:
-                return tasks
-            time.sleep(0.5)
+        sweep_jobs(self.client, "certificates", "certificate")
 
     def remove_secrets(self, ids: list[str]) -> None:
-        deadline = time.monotonic() + 10  # the job's tasks let go of them a moment after the service is gone
-        while ids and time.monotonic() < deadline:
-            ids = [i for i in ids if not self.try_remove(i)]
-            if ids:
-                time.sleep(0.5)
-        if ids:
-            log(f"certificates: {len(ids)} secret(s) still in use; removed at the next renewal")
+        left = swarm.remove_secrets(self.client, ids)
+        if left:
+            log(f"certificates: {len(left)} secret(s) still in use; removed at the next renewal")
 
-    def try_remove(self, secret_id: str) -> bool:
-        try:
-            self.client.api.remove_secret(secret_id)
-            return True
-        except Exception:  # noqa: BLE001
-            return False
+
+# The one-off global jobs that reach every edge node (this module's install, edge_nodes' routes).
+def run_global_job(client, name: str, component: str, template: dict, timeout: float) -> tuple[list[dict], str]:
+    """Run a one-off global job to its end (or ``timeout``): its tasks as they ended, and what they
+    printed, one line each (Swarm gathers it from every node). The job is removed after."""
+    job = client.api.create_service(template, name=name, labels={COMPONENT: component}, mode={"GlobalJob": {}})
+    try:
+        tasks = wait_job(client, job["ID"], timeout)
+        return tasks, "; ".join(line.strip() for line in swarm.logs(client, job["ID"]) if line.strip())
+    finally:
+        swarm.remove(client, job["ID"])
+
+
+def run_files_job(client, kind: str, contents: dict[str, bytes], directory: str, template, timeout: float
+                  ) -> tuple[list[dict], list[dict], str]:
+    """Run a one-off global job whose tasks find ``contents`` as files of ``directory``: Swarm secrets
+    named ``qoddi-<kind>-<time>-<file>`` and labelled ``kind`` (as the job is, for sweep_jobs), removed
+    after. ``template(secrets)`` makes its task template. Returns its tasks as they ended, those that
+    did not complete, and what they printed."""
+    stamp = f"{time.time():.0f}"
+    secrets = []
+    try:
+        for target, data in contents.items():
+            name = f"qoddi-{kind}-{stamp}-{target}"
+            secret = client.api.create_secret(name, data, labels={COMPONENT: kind})
+            secrets.append({"SecretID": secret["ID"], "SecretName": name,
+                            "File": {"Name": f"{directory}/{target}", "UID": "0", "GID": "0", "Mode": 0o400}})
+        tasks, output = run_global_job(client, f"qoddi-{kind}-{stamp}", kind, template(secrets), timeout)
+        return tasks, [t for t in tasks if t["Status"]["State"] != "complete"], output
+    finally:
+        swarm.remove_secrets(client, [s["SecretID"] for s in secrets])
+
+
+def takes_jobs(node: dict) -> bool:
+    """Whether a job's task can run on the node: ready and active (a lost node keeps its tasks'
+    desired state until it is back, and would fail every job)."""
+    return node["Status"].get("State") == "ready" and node["Spec"].get("Availability") == "active"
+
+
+def edge_tasks(client, nodes: list[dict]) -> list[dict]:
+    """The edge's tasks Swarm wants running on ``nodes`` (the Swarm's node list) that take jobs: where
+    the edge duties' jobs go. None before the edge service exists: the haproxy role writes the edge's
+    files, which start those duties, before it creates the service (not an error to log every second)."""
+    try:
+        tasks = client.api.tasks(filters={"service": EDGE, "desired-state": "running"})
+    except Exception as exc:
+        if getattr(exc, "status_code", None) == 404:
+            return []
+        raise
+    usable = {n["ID"] for n in nodes if takes_jobs(n)}
+    return [t for t in tasks if t.get("NodeID") in usable]
+
+
+def job_errors(failed: list[dict]) -> str:
+    """What Swarm says of each task that did not complete."""
+    return "; ".join(t["Status"].get("Err") or t["Status"]["State"] for t in failed)
+
+
+def wait_job(client, service_id: str, timeout: float) -> list[dict]:
+    """The job's tasks once each is over, or as they are when ``timeout`` seconds have passed."""
+    deadline = time.time() + timeout
+    while True:
+        tasks = client.api.tasks(filters={"service": service_id})
+        done = [t for t in tasks if t["Status"]["State"] in ("complete", "failed", "rejected", "shutdown")]
+        if tasks and len(done) == len(tasks) or time.time() > deadline:
+            return tasks
+        time.sleep(0.3)
+
+
+def sweep_jobs(client, jobs: str, secrets: str) -> None:
+    """The jobs and secrets an interrupted run (a controller restarted mid-way) left behind, by their
+    ``org.qoddi.component`` labels."""
+    for job in client.api.services(filters={"label": f"{COMPONENT}={jobs}"}):
+        client.api.remove_service(job["ID"])
+    swarm.remove_secrets(client, [s["ID"] for s in client.api.secrets(filters={"label": f"{COMPONENT}={secrets}"})])

@@ -18,12 +18,15 @@ Each tick (every QODDI_CONTROLLER_INTERVAL seconds), for every app:
 and every QODDI_CERTIFICATES_CHECK_EVERY seconds renews the certificates qoddi.paas.letsencrypt
 issued that are due, and swaps them into the running edge (certificates.py); and, every tick in a
 thread of its own, keeps the edge's routes and certificates in step with the apps (edge.py).
+With more than one manager it copies the files those duties read to the other managers, where a
+standby of it takes over while the first manager is lost (standby.py).
 
 It never reads a variable's value and logs keys and version numbers only.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -34,20 +37,35 @@ import time
 import certificates
 import docker
 import edge
+import standby
 
 from ansible_collections.qoddi.paas.plugins.module_utils import _deploy as deploy
 from ansible_collections.qoddi.paas.plugins.module_utils import _env as env
 from ansible_collections.qoddi.paas.plugins.module_utils import _lock as lock
+from ansible_collections.qoddi.paas.plugins.module_utils import _release_log as release_log
 from ansible_collections.qoddi.paas.plugins.module_utils import _swarm as swarm
 from ansible_collections.qoddi.paas.plugins.module_utils._conventions import Label
 
-# The controller holds an app's lock for one tick's work on it (never for a release job's whole run):
-# should it be stopped meanwhile (a role run updating its service), the app's deploys wait this long.
-# A rollout (deploy.rollout) runs within one tick, under the app's lock: its surge, its update and,
-# when it fails, its undo are each bounded by ROLLOUT_TIMEOUT, all inside the lock's expiry.
+# The controller holds an app's lock for one tick's work on it (never for a release job's whole run),
+# kept alive while it works (lock.held); should it be stopped meanwhile (a role run updating its
+# service), the app's deploys wait until the lock expires (lock.DEFAULT_TTL). A rollout
+# (deploy.rollout) runs within one tick: its surge, its update and, when it fails, its undo are
+# each bounded by ROLLOUT_TIMEOUT.
 ROLLOUT_TIMEOUT = 90
-LOCK_TTL = 3 * ROLLOUT_TIMEOUT + 30
 log = certificates.log  # one format for every line the controller writes
+
+
+# Heroku restarts each dyno daily plus up to 216 random minutes, so that a platform's apps do not all
+# restart in the same minute. The platform promises a restart at least every max_age (24 h): the
+# spread is taken off it instead, the same for an app at every check (from its name): between 85 %
+# and 100 % of max_age, 20.4 h to 24 h by default.
+AGE_SPREAD = 216 / 1440
+
+
+def age_limit(app: str, max_age: float) -> float:
+    """The age at which ``app``'s tasks are restarted."""
+    share = int.from_bytes(hashlib.sha256(app.encode()).digest()[:4], "big") / 2**32
+    return max_age * (1 - AGE_SPREAD * share)
 
 
 def age_seconds(timestamp: str, now: float) -> float:
@@ -111,7 +129,7 @@ class Controller:
         stopped or not. Every rollout runs under the app's lock and removes its surge before releasing
         it, so a surge whose app's lock is free has no rollout; a running one holds the lock (Busy)."""
         try:
-            with lock.held(self.client, app, lock.holder("the controller removing a left surge"), 0, ttl=LOCK_TTL):
+            with lock.held(self.client, app, lock.holder("the controller removing a left surge"), 0):
                 for surge in surges:
                     if swarm.remove(self.client, surge["ID"]):  # False: its rollout ended since the listing
                         log(f"{app}: removed {surge['Spec']['Name']}, the surge of a rollout that was interrupted")
@@ -134,7 +152,7 @@ class Controller:
         # Not while a playbook changes the app (qoddi_app, qoddi_env): the next tick tries again. The
         # lock is taken per tick, not for the release job's whole run (the tick must not wait): a
         # deploy meanwhile applies the variables itself, and this job is then removed once over.
-        with lock.held(self.client, app, lock.holder("the controller applying config vars"), 0, ttl=LOCK_TTL):
+        with lock.held(self.client, app, lock.holder("the controller applying config vars"), 0):
             self._apply_variables(app, services, history, head, keys, waiting, now, due, jobs)
 
     def _apply_variables(self, app, services, history, head, keys, waiting, now, due, jobs) -> None:
@@ -161,7 +179,8 @@ class Controller:
         """Heroku's rule: new config vars make a new release, whose release command runs first (a new
         DATABASE_URL is migrated before the app uses it). True once it ran (or there is none); False
         while it runs, and when it failed: the app then keeps its variables until they change again
-        or qoddi_app runs. Its output is not logged: it may hold the values.
+        or qoddi_app runs. Its output is not in the controller's log (a platform log, which never holds
+        values; the app's command may print them): it is kept as the app's own, for qoddi_logs.
 
         The command runs as a Swarm job that this method starts, then follows at the next ticks
         (never waiting for it), so that one app's slow migration delays no other app's duty. The
@@ -179,7 +198,8 @@ class Controller:
             return False
         if done:
             return True
-        image = services[0]["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"].split("@")[0]
+        # As the services run it: by digest where the cluster has a registry, so that any node can pull it.
+        image = services[0]["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
         try:
             if mine is None:
                 command = deploy.processes_of(self.client, image).get("release")
@@ -193,6 +213,7 @@ class Controller:
                 return False
         except Exception as exc:  # noqa: BLE001 - a DeployError, or the engine's: either way, not applied
             if mine is not None:
+                self.keep_release_log(app, release, mine, ok=False)
                 self.remove_job(mine)
             for service in services:
                 self.rolled_back[service["ID"]] = head
@@ -200,6 +221,7 @@ class Controller:
             log(f"{app}: the release command failed with config vars version {head} ({reason}); "
                 "the app keeps its previous config vars until they change again or qoddi_app runs")
             return False
+        self.keep_release_log(app, release, mine, ok=True)
         self.remove_job(mine)
         log(f"{app}: release command ran with config vars version {head}")
         return True
@@ -235,6 +257,18 @@ class Controller:
                 return True
             raise
 
+    def keep_release_log(self, app: str, release: int, job: dict, ok: bool) -> None:
+        """The job's output, for qoddi_logs once the job is gone (module_utils/_release_log.py); never in
+        the way of the release's outcome."""
+        try:
+            node = deploy.job_node(self.client, job["ID"])
+            output = swarm.logs(self.client, job["ID"], release_log.MAX_LINES)
+        except Exception as exc:  # noqa: BLE001 - see above
+            node, output = "", [f"(qoddi: the release's output could not be read: {exc})"]
+        problem = release_log.keep(self.client, app, release, output, ok, node)
+        if problem:
+            log(f"{app}: {problem}")
+
     def remove_job(self, job: dict) -> None:
         # The job's exited container too, which Swarm leaves behind (deploy.remove_job).
         deploy.remove_job(self.client, job["ID"])
@@ -249,17 +283,18 @@ class Controller:
             if not running:
                 continue
             oldest = max(age_seconds(task["CreatedAt"], now) for task in running)
-            if oldest <= self.max_age:
+            limit = age_limit(app, self.max_age)
+            if oldest <= limit:
                 continue
             spec = env.with_variables(json.loads(json.dumps(service["Spec"])), history)
             changes.append((service, swarm.forced(spec)))
-            why.append(f"restart {service['Spec']['Name']}: its oldest task is {oldest / 3600:.1f} h old "
-                       f"(maximum {self.max_age / 3600:.1f} h)")
+            why.append(f"restart {service['Spec']['Name']}: its oldest task is {oldest / 3600:.2f} h old "
+                       f"(this app's limit: {limit / 3600:.2f} h of at most {self.max_age / 3600:.1f} h)")
         if not changes:
             return
         for line in why:
             log(line)
-        with lock.held(self.client, app, lock.holder("the controller restarting old tasks"), 0, ttl=LOCK_TTL):
+        with lock.held(self.client, app, lock.holder("the controller restarting old tasks"), 0):
             try:
                 deploy.rollout(self.client, app, changes, ROLLOUT_TIMEOUT)
             except deploy.DeployError as exc:
@@ -289,20 +324,35 @@ def forever(duty, interval: float) -> None:
 def main() -> int:
     interval = float(os.environ.get("QODDI_CONTROLLER_INTERVAL", "1"))
     max_age = float(os.environ.get("QODDI_MAX_AGE", "86400"))
+    acme_dir, edge_dir = "/etc/qoddi/acme", os.environ.get("QODDI_EDGE_CONFIG_DIR", "/etc/qoddi/haproxy")
+    started = time.time()
     controller = Controller(docker.from_env(timeout=30), max_age,
                             age_check_every=float(os.environ.get("QODDI_AGE_CHECK_EVERY", "60")))
+    # The standby (standby.py) does nothing while the first manager, whose node id it is given, is ready.
+    gate = standby.Standby(docker.from_env(timeout=10), os.environ.get("QODDI_STANDBY_FOR", ""),
+                           float(os.environ.get("QODDI_STANDBY_GRACE", "30")), started)
+    service = os.environ.get("QODDI_CONTROLLER_SERVICE", "qoddi-controller")
+    copies = standby.ManagerCopies(docker.from_env(timeout=30), service, acme_dir, edge_dir, started)
     check_every = float(os.environ.get("QODDI_CERTIFICATES_CHECK_EVERY", "3600"))
     # Renewals talk to a distant ACME server (up to 90 s a domain): their own thread and engine
     # client, so a due restart never waits for them.
-    renewer = certificates.Renewer(docker.from_env(timeout=30), "/etc/qoddi/acme", check_every)
-    log(f"qoddi controller started: every {interval:g} s; apps restart after {max_age / 3600:g} h at most; "
-        f"certificates checked every {renewer.every:g} s")
-    threading.Thread(target=forever, args=(lambda: renewer.tick(time.time()), interval), daemon=True).start()
+    renewer = certificates.Renewer(docker.from_env(timeout=30), acme_dir, check_every)
+    log(f"qoddi controller started{' as the standby' if gate.primary else ''}: every {interval:g} s; apps restart "
+        f"after {max_age / 3600:g} h at most; certificates checked every {renewer.every:g} s")
+
+    def when_active(duty, reads_files=False):
+        def run():
+            now = time.time()
+            if gate.active(now) and (not reads_files or gate.may_read_files(now)):
+                duty(now)
+        return run
+
+    threading.Thread(target=forever, args=(when_active(renewer.tick, reads_files=True), interval), daemon=True).start()
     # Its own thread and client too: ordering a new domain's certificate must not hold up a restart.
-    follower = edge.EdgeFollower(docker.from_env(timeout=30),
-                                 os.environ.get("QODDI_EDGE_CONFIG_DIR", "/etc/qoddi/haproxy"), "/etc/qoddi/acme")
-    threading.Thread(target=forever, args=(lambda: follower.tick(time.time()), interval), daemon=True).start()
-    forever(controller.tick, interval)
+    follower = edge.EdgeFollower(docker.from_env(timeout=30), edge_dir, acme_dir)
+    threading.Thread(target=forever, args=(when_active(follower.tick, reads_files=True), interval), daemon=True).start()
+    threading.Thread(target=forever, args=(lambda: copies.duty(gate, time.time()), interval), daemon=True).start()
+    forever(when_active(controller.tick), interval)
     return 0
 
 

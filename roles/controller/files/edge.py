@@ -18,18 +18,20 @@ A bad label leaves its app out (one line, the others keep being served); an ACME
 domain on the default certificate and is tried again later; a configuration HAProxy refuses is not
 written, and the edge keeps the last good one.
 
-The edge's files are reached on this node (the controller runs on the first manager, where the edge
-runs too): docs/architecture.md says how the duty extends to edge nodes elsewhere.
+The edge joins the stacks' networks the web processes are on (edge_networks.py) before their routes.
+The edge's files are written here on this node (the controller runs on the first manager, which is
+an edge node); the edge nodes elsewhere get the same files from a one-off job (edge_nodes.py).
 """
 
 from __future__ import annotations
 
 import glob
-import hashlib
 import json
 import os
 
 import certificates
+import edge_networks
+import edge_nodes
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -96,6 +98,8 @@ class EdgeFollower:
         self.failures: dict[str, int] = {}  # domain -> failed orders in a row
         self.warned: set[str] = set()  # the problems of the last tick, logged when they appeared
         self.problems: set[str] = set()  # this tick's
+        self.others = edge_nodes.OtherEdges(client)
+        self.networks = edge_networks.EdgeNetworks(client)
 
     def warn(self, line: str) -> None:
         self.problems.add(line)
@@ -108,25 +112,46 @@ class EdgeFollower:
             return  # the haproxy role has not installed the edge on this node
         services = self.client.api.services(filters={"label": f"{Label.PROCESS}=web"})
         self.problems = set()
+        # Listed once for both edge duties below (the networks here, the other edge nodes' files).
+        nodes = self.client.api.nodes()
+        edge_tasks = certificates.edge_tasks(self.client, nodes)
+        # First: the edge must be on an app's stack network before its routes resolve the app's tasks.
+        try:
+            self.networks.tick(services, nodes, edge_tasks, now)
+        except Exception as exc:  # noqa: BLE001 - the routes of the stacks the edge has joined go on
+            self.warn(f"the edge's networks could not be brought up to date (tried again next tick): "
+                      f"{type(exc).__name__} {exc}")
         routes = _edge.edge_routes(services, settings["domain"], self.warn)
         self.warned = self.problems
         acme = certificates.read_settings(self.acme_dir) if os.path.isdir(self.acme_dir) else None
+        if acme:
+            self.order_missing(routes, acme, now)
         wanted = desired_files(routes, settings["max_replicas"], self.acme_dir if acme else None)
-        if acme and self.order_missing(routes, acme, now):
-            wanted = desired_files(routes, settings["max_replicas"], self.acme_dir)
+        # A renewed certificate the renewer is installing (its marker is written before it) is the
+        # install job's to put in the edge, here and on every edge node: left out until it is done.
+        installing = {p for p in wanted if p.startswith("certs/") and os.path.exists(
+            certificates.install_marker(self.acme_dir, p[len("certs/"):-len(".pem")]))}
+        if self.apply_here(routes, wanted, acme, installing):
+            # The edge nodes elsewhere get the same files; not when HAProxy refused them here.
+            self.others.sync(wanted, now, prune_certificates=bool(acme), keep=installing, edge_tasks=edge_tasks)
+
+    def apply_here(self, routes: list, wanted: dict[str, bytes], acme: dict | None, installing: set[str]) -> bool:
+        """Bring this node's edge to ``wanted``, but the certificates being ``installing``; False when
+        HAProxy refused the routes."""
         stale = self.stale_certificates(wanted) if acme else []
-        changed = {path: data for path, data in wanted.items() if read(self.path(path)) != data}
+        changed = {path: data for path, data in wanted.items()
+                   if path not in installing and read(self.path(path)) != data}
         if not changed and not stale:
-            return
-        digest = hashlib.sha256(json.dumps(sorted((p, d.hex()) for p, d in changed.items())).encode()).hexdigest()
+            return True
+        digest = edge_nodes.digest(changed)
         if digest == self.refused:
-            return
+            return False
         container = self.edge_container()
         if container is None:
-            return  # no edge task on this node yet: the role (re)starts it with the files it writes
+            return True  # no edge task on this node yet: the role (re)starts it with the files it writes
         if "routes.cfg" in changed and not self.valid(container, changed["routes.cfg"]):
             self.refused = digest
-            return
+            return False
         # Only served domains' certificates replaced (a renewal, a new CA's reissue): swapped into the
         # running edge through its runtime API, as the renewer does, without a reload (a reload would
         # start new workers and drop the old ones' idle connections). New routes or domains reload.
@@ -142,11 +167,12 @@ class EdgeFollower:
         swapped = [self.swap(container, path) for path in replaced] if swap_only else []
         if swap_only and all(swapped):
             log(f"edge: certificates swapped in without a reload: {', '.join(sorted(replaced))}")
-            return
+            return True
         self.reload(container)
         log(f"edge: routes applied ({', '.join(r['app'] for r in routes) or 'no app'}); "
             f"changed {', '.join(sorted(changed)) or 'nothing'}"
             f"{'; removed ' + ', '.join(os.path.basename(p) for p in stale) if stale else ''}; reloaded")
+        return True
 
     def path(self, relative: str) -> str:
         return os.path.join(self.config_dir, relative)

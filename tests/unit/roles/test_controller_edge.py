@@ -9,30 +9,22 @@ target; here, the decisions, and that the role's templates give the controller's
 
 from __future__ import annotations
 
-import importlib.util
 import pathlib
-import sys
 
+from controller_files import load
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
 from ansible_collections.qoddi.paas.plugins.module_utils import _edge
 
-FILES = pathlib.Path(__file__).parents[3] / "roles" / "controller" / "files"
 TEMPLATES = pathlib.Path(__file__).parents[3] / "roles" / "haproxy" / "templates"
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, FILES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-_load("certificates")
-edge = _load("edge")
+load("certificates")
+load("edge_nodes")
+load("edge_networks")
+edge = load("edge")
 
 ROUTES = [
     {"app": "blog", "service": "blog", "backend": "app-blog", "domains": ["blog.apps.test"], "health": ""},

@@ -140,3 +140,12 @@ def test_a_job_left_after_qoddi_app_applied_the_variables_is_removed_once_over(s
 ])
 def test_only_its_own_jobs_are_the_controllers(name, labels, mine):
     assert controller.Controller.vars_job({"Spec": {"Name": name, "Labels": labels}}) is mine
+
+
+def test_daily_restarts_are_spread_within_the_maximum_age():
+    names = [f"app-{i}" for i in range(200)]
+    limits = [controller.age_limit(name, 86400) for name in names]
+    assert all(86400 * (1 - controller.AGE_SPREAD) <= limit <= 86400 for limit in limits)
+    assert max(limits) - min(limits) > 3 * 3600  # spread over most of the 3.6 h, not in one minute
+    assert len({round(limit / 60) for limit in limits}) > 100
+    assert controller.age_limit("blog", 86400) == controller.age_limit("blog", 86400)  # the same at every check

@@ -126,3 +126,20 @@ def test_postgres_restores_in_one_transaction(catalogue):
 
 def test_a_credential_is_quoted_as_urls_hold_it():
     assert ds.quote("a@b:c/d#e") == "a%40b%3Ac%2Fd%23e"
+
+
+def _node(node_id, state="ready", availability="active"):
+    return {"ID": node_id, "Description": {"Hostname": f"host-{node_id}"}, "Status": {"State": state},
+            "Spec": {"Availability": availability}}
+
+
+@pytest.mark.parametrize("nodes, expected", [
+    ([_node("a"), _node("b")], ""),
+    ([_node("a", availability="pause")], ""),  # its task keeps running; nothing new is placed
+    ([_node("a", state="down"), _node("b")], "its node host-a (a) is down"),
+    ([_node("a", state="unknown")], "its node host-a (a) is unknown"),
+    ([_node("a", availability="drain")], "its node host-a (a) is drained"),
+    ([_node("ab"), _node("b")], "its node a is no longer in the Swarm"),  # ids match whole, not by prefix
+])
+def test_a_datastore_says_why_its_node_cannot_run_it(nodes, expected):
+    assert ds.node_unavailable(nodes, "a") == expected

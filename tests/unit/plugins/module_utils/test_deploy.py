@@ -32,7 +32,7 @@ def _desired(**overrides):
 
 def test_desired_web_service_has_port_dyno_and_release_labels():
     web = _desired()
-    assert web["name"] == "blog" and web["networks"] == ["qoddi-main", "qoddi--edge"]
+    assert web["name"] == "blog" and web["networks"] == ["qoddi-main"]  # not the edge's: private stacks
     assert web["labels"]["org.qoddi.health"] == "/healthz" and web["labels"]["org.qoddi.domains"] == ""
     assert web["env"]["PORT"] == "5000" and web["env"]["WEB_CONCURRENCY"] == "2"
     assert web["env"]["DYNO"] == "web.{{.Task.Slot}}"

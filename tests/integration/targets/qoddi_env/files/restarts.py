@@ -1,10 +1,13 @@
 """Measure one app's restarts since a moment: print a JSON summary.
 
-usage: restarts.py APP SINCE_EPOCH TASK_ID... (the tasks that ran before that moment)
+usage: restarts.py APP SINCE_EPOCH DUE TASK_ID... (DUE: the restart_due qoddi_env returned; the tasks
+that ran before SINCE_EPOCH)
 new_tasks: tasks of the app made since then; started_after: seconds from SINCE_EPOCH to the moment the
 controller began the restart (its log line; the release command runs first, then the rolling
-update); update_after: to the start of the service's last update; took: how long that update lasted;
-logged: the controller's log lines about restarting the app since then.
+update); after_due: seconds from DUE to that moment (DUE is whole seconds, so a restart on time
+reads 0 to 1 plus the controller's tick); update_after: to the start of the service's last update;
+took: how long that update lasted; logged: the controller's log lines about restarting the app since
+then.
 """
 import datetime
 import json
@@ -24,7 +27,7 @@ def docker(*args):
 
 
 def main():
-    app, since, before = sys.argv[1], float(sys.argv[2]), set(sys.argv[3:])
+    app, since, due, before = sys.argv[1], float(sys.argv[2]), epoch(sys.argv[3]), set(sys.argv[4:])
     service = json.loads(docker("service", "inspect", app))[0]
     tasks = json.loads(docker("inspect", *docker("service", "ps", "-q", app).split()))
     update = service.get("UpdateStatus") or {}
@@ -36,6 +39,7 @@ def main():
     print(json.dumps({
         "new_tasks": len([t for t in tasks if t["ID"] not in before]),
         "started_after": round(epoch(logged[0][0]) - since, 1) if logged else None,
+        "after_due": round(epoch(logged[0][0]) - due, 1) if logged else None,
         "update_after": round(epoch(started) - since, 1) if started else None,
         "took": round(epoch(completed) - epoch(started), 1) if started and completed else None,
         "logged": [text for unused_stamp, text in logged],
