@@ -123,6 +123,7 @@ SANITY_LOG="$ROOT/tests/output/sanity.log"
 INTEGRATION_LOG="$ROOT/tests/output/integration.log"
 CLUSTER_LOG="$ROOT/tests/output/cluster.log"
 mkdir -p "$ROOT/tests/output"
+RUN_STARTED=$(mktemp)  # logs older than this run are not its own
 sanity_pid=""
 cluster_pid=""
 # A failed stage ends the run: do not leave a background run behind. Each runs in a process group
@@ -132,7 +133,28 @@ stop_background() {
   local pid
   for pid in $sanity_pid $cluster_pid; do kill -- "-$pid" 2>/dev/null || true; done
 }
-trap stop_background EXIT
+# A CI log shows its last lines: after a failure, say again there which tasks failed, in every log
+# this run wrote (a playbook's clean-up prints hundreds of lines after the task that failed).
+failure_digest() {
+  local log
+  for log in "$INTEGRATION_LOG" "$ROOT/tests/output/integration-rest.log" "$CLUSTER_LOG" "$SANITY_LOG"; do
+    [ -s "$log" ] && [ "$log" -nt "$RUN_STARTED" ] || continue
+    awk -v name="$log" '
+      function show(line) { if (!shown++) printf "\n=== failed tasks in %s\n", name; print substr(line, 1, 800) }
+      pending != "" { if ($0 !~ /^\.\.\.ignoring/) { show(task); show(pending) } pending = "" }
+      /^TASK \[/ { task = $0 }
+      /^(fatal|failed): \[/ { pending = $0 }
+      /^(ERROR|FATAL|FAILED)[: ]/ { show($0) }
+      END { if (pending != "") { show(task); show(pending) } }' "$log" | tail -n 40
+  done
+}
+on_exit() {
+  local status=$?
+  stop_background
+  [ "$status" = 0 ] || failure_digest
+  rm -f "$RUN_STARTED"
+}
+trap on_exit EXIT
 # Under set -m bash no longer gives a background job /dev/null as its input: give it here.
 in_background() { set -m; "$@" </dev/null & set +m; }
 
