@@ -29,6 +29,12 @@ def edge_backends(routes: list, max_replicas: int) -> str:
     return _edge.backends(routes, max_replicas)
 
 
+def edge_backend_certificates(routes: list) -> dict:
+    """The apps' pinned backend certificates (backend_tls), by path in the edge's configuration directory."""
+    return _edge.backend_certificates(routes)
+
+
 class FilterModule:
     def filters(self):
-        return {"edge_routes": edge_routes, "edge_hosts_map": edge_hosts_map, "edge_backends": edge_backends}
+        return {"edge_routes": edge_routes, "edge_hosts_map": edge_hosts_map, "edge_backends": edge_backends,
+                "edge_backend_certificates": edge_backend_certificates}

@@ -33,6 +33,7 @@ import shutil
 import time
 import uuid
 
+from ansible_collections.qoddi.paas.plugins.module_utils import _backend_tls as backend_tls
 from ansible_collections.qoddi.paas.plugins.module_utils import _env as store
 from ansible_collections.qoddi.paas.plugins.module_utils import _swarm as swarm
 from ansible_collections.qoddi.paas.plugins.module_utils._conventions import APP_UID, EDGE_NETWORK, Label
@@ -66,8 +67,9 @@ def job_spec(service: dict, command: str, history: list, extra: list[dict], node
     container = template["ContainerSpec"]
     own = {ref["File"]["Name"] for ref in extra}
     variables = [dict(ref) for ref in store.references(history) if ref["File"]["Name"] not in own]
+    # Not the web process's TLS key either: a command has no use for it.
     others = [ref for ref in container.get("Secrets") or [] if not ref.get("File", {}).get("Name", "").startswith(
-        store.SECRET_DIR + "/")]
+        store.SECRET_DIR + "/") and ref.get("File", {}).get("Name") != backend_tls.SECRET_FILE]
     env = [e for e in container.get("Env") or [] if not e.startswith(("DYNO=", "QODDI_PROCESS="))]
     placement = dict(template.get("Placement") or {})
     placement.pop("MaxReplicas", None)  # one task: the per-node cap of the process is not its

@@ -23,6 +23,7 @@ import time
 import uuid
 
 # The conventions every reader of the cluster shares (names, sizes, port, networks, labels).
+from ansible_collections.qoddi.paas.plugins.module_utils import _backend_tls as backend_tls
 from ansible_collections.qoddi.paas.plugins.module_utils import _edge as edge
 from ansible_collections.qoddi.paas.plugins.module_utils import _swarm as swarm
 from ansible_collections.qoddi.paas.plugins.module_utils._conventions import (
@@ -171,9 +172,17 @@ def ensure_network(client, name: str) -> str | None:
 # LIVENESS_SECONDS; LIVENESS_FAILURES failures in a row stop the app, so Swarm replaces the task.
 # Healthy: any answer below 500. A 4xx still proves the app serves: Django answers 400 to a Host outside
 # ALLOWED_HOSTS, which a probe cannot know.
+#
+# With backend TLS ($4: the terminator's code, see _backend_tls) the terminator runs beside the app,
+# on the port the edge connects to, and the probe checks that it runs too.
 RUN_SCRIPT = """\
 bash -c "$2" &
 child=$!
+proxy=
+if [ -n "$4" ]; then
+  python3 -c "$4" %(port)d "$PORT" %(pem)s &
+  proxy=$!
+fi
 trap 'sleep "$1"; kill -TERM "$child" 2>/dev/null' TERM
 trap 'kill -INT "$child" 2>/dev/null' INT
 if [ -n "$3" ]; then
@@ -184,7 +193,7 @@ if [ -n "$3" ]; then
       local status=
       { printf 'GET %%s HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' "$path" >&3; read -r -t 3 _ status _ <&3; } \\
         2>/dev/null 3<>"/dev/tcp/127.0.0.1/${PORT:-%(port)d}"
-      [[ $status =~ ^[1-4][0-9][0-9]$ ]]
+      [[ $status =~ ^[1-4][0-9][0-9]$ ]] && { [ -z "$proxy" ] || kill -0 "$proxy" 2>/dev/null; }
     }
     started=$EPOCHREALTIME
     until probe; do sleep %(poll)s; done
@@ -212,21 +221,24 @@ READY_POLL = 0.1
 LIVENESS_SECONDS = 15
 LIVENESS_FAILURES = 3
 RUN_SCRIPT = RUN_SCRIPT % dict(port=WEB_PORT, poll=READY_POLL, mark=READY_MARK, every=LIVENESS_SECONDS,
-                               failures=LIVENESS_FAILURES)
+                               failures=LIVENESS_FAILURES, pem=backend_tls.IN_TASK)
 
 
-def run_command(command: str, drain: int, health_path: str = "") -> list[str]:
-    return ["bash", "-c", RUN_SCRIPT, "qoddi-run", str(drain), command, health_path]
+def run_command(command: str, drain: int, health_path: str = "", tls: bool = False) -> list[str]:
+    return ["bash", "-c", RUN_SCRIPT, "qoddi-run", str(drain), command, health_path,
+            backend_tls.PROXY if tls else ""]
 
 
 def desired_service(app: str, stack: str, process: str, command: str, image: str, release: int, revision: str,
                     replicas: int, size: str, env: dict[str, str], health_path: str | None,
-                    domains: list[str] | None = None, secrets: list[dict] | None = None, env_seq: int = 0) -> dict:
+                    domains: list[str] | None = None, secrets: list[dict] | None = None, env_seq: int = 0,
+                    tls: tuple[str, dict] | None = None) -> dict:
     """Everything the platform decides about one process's service, as plain data.
 
     The dict, but for the app's config vars, is hashed into the ``org.qoddi.spec`` label: equal hash,
     nothing to change. The config vars (``secrets``: SecretReferences, see _env) are compared by
     version instead, because the controller applies them too, without recomputing that hash.
+    ``tls``: the web process's certificate and key secret (_backend_tls.ensure), for TLS from the edge.
     """
     cpus, memory = SIZES[size]
     environment = dict(sorted(env.items()))
@@ -240,17 +252,23 @@ def desired_service(app: str, stack: str, process: str, command: str, image: str
     # The stack's network alone, the web process's too: the edge joins it (the controller connects the
     # edge's containers, see roles/controller/files/edge_networks.py), no other stack reaches it.
     networks = [network_name(stack)]
+    secrets = list(secrets or [])
+    tls = tls if process == "web" else None
     if process == "web":
-        environment["PORT"] = str(WEB_PORT)
-        # What the edge reads to route to this app: its custom domains and its health check.
+        environment["PORT"] = str(backend_tls.APP_PORT if tls else WEB_PORT)
+        # What the edge reads to route to this app: its custom domains and its health check (and the
+        # certificate it pins).
         labels.update({Label.DOMAINS: ",".join(domains or []), Label.HEALTH: health_path or ""})
+    if tls:
+        labels[Label.BACKEND_TLS] = tls[0]
+        secrets.append(tls[1])
     return {
         "name": service_name(app, process),
         "image": image,
         # The supervisor checks the web process itself (see RUN_SCRIPT): the probe is part of the
         # command, so a better probe in a new version reaches running apps.
         "command": run_command(command, WEB_DRAIN_SECONDS if process == "web" else 0,
-                               health_path or "" if process == "web" else ""),
+                               health_path or "" if process == "web" else "", tls=bool(tls)),
         "env": environment,
         "replicas": replicas,
         "cpus": cpus,
@@ -259,7 +277,7 @@ def desired_service(app: str, stack: str, process: str, command: str, image: str
         # Gated on the supervisor's ready line (see rollout); no Docker health check.
         "health": health_path if process == "web" and health_path else None,
         "labels": labels,
-        "secrets": list(secrets or []),
+        "secrets": secrets,
     }
 
 

@@ -12,6 +12,7 @@ Pure functions: no engine, no Ansible.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from ansible_collections.qoddi.paas.plugins.module_utils import _labels as label_rules
@@ -28,6 +29,10 @@ ERROR_LIMIT = 3
 
 # Swarm service names as qoddi_app makes them (the web process's is the app's name).
 _SERVICE_RE = NAME_RE
+# Where the edge container sees its configuration directory; an app's pinned backend certificate
+# (qoddi_app's backend_tls) is backends/<app>.pem in it.
+IN_EDGE = "/usr/local/etc/haproxy"
+_CERT_RE = re.compile(r"-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE-----\n\Z")
 
 
 def label_problems(name: str, labels: dict, platform_domain: str) -> list[str]:
@@ -51,6 +56,9 @@ def label_problems(name: str, labels: dict, platform_domain: str) -> list[str]:
     health = labels.get(Label.HEALTH, "")
     if health and (problem := label_rules.health_path_problem(health)):
         problems.append(f"{Label.HEALTH} {health!r} {problem}")
+    cert = labels.get(Label.BACKEND_TLS, "")
+    if cert and not _CERT_RE.match(cert):
+        problems.append(f"{Label.BACKEND_TLS} is not one PEM certificate")
     return problems
 
 
@@ -91,6 +99,7 @@ def edge_routes(services: list, platform_domain: str, warn: Callable[[str], None
             "backend": f"app-{app}",
             "domains": domains,
             "health": labels.get(Label.HEALTH, ""),
+            "tls": labels.get(Label.BACKEND_TLS, ""),
         })
     return sorted(routes, key=lambda route: route["app"])
 
@@ -98,6 +107,11 @@ def edge_routes(services: list, platform_domain: str, warn: Callable[[str], None
 def routed_domains(routes: list) -> list[str]:
     """Every domain the edge serves, sorted: the certificates it needs."""
     return sorted({domain for route in routes for domain in route["domains"]})
+
+
+def backend_certificates(routes: list) -> dict[str, str]:
+    """The pinned certificates of the apps with backend TLS, by path in the configuration directory."""
+    return {f"backends/{route['app']}.pem": route["tls"] for route in routes if route.get("tls")}
 
 
 def hosts_map(routes: list) -> str:
@@ -138,6 +152,13 @@ def backends(routes: list, max_replicas: int) -> str:
             f" downinter {round(DOWN_INTER_SECONDS * 1000)}ms fall 2 rise {RISE} slowstart 10s"
             f" observe layer4 error-limit {ERROR_LIMIT} on-error mark-down"
             " resolvers docker resolve-prefer ipv4 init-addr last,none",
-            f"    server-template web {int(max_replicas)} tasks.{route['service']}:{WEB_PORT}",
         ]
+        if route.get("tls"):
+            out += [
+                "    # TLS to the tasks (qoddi_app's backend_tls), checks included: only a task holding the app's own",
+                "    # key answers, as its certificate is the only one this backend trusts.",
+                f"    default-server ssl verify required ca-file {IN_EDGE}/backends/{route['app']}.pem"
+                f" verifyhost {route['service']}",
+            ]
+        out += [f"    server-template web {int(max_replicas)} tasks.{route['service']}:{WEB_PORT}"]
     return "\n".join(out) + "\n"

@@ -155,6 +155,21 @@ options:
         (no spaces, quotes or control characters; percent-encode others). The edge writes it into its configuration."
     type: str
     default: /
+  backend_tls:
+    description:
+      - TLS between the edge and the web tasks, for clusters whose nodes cannot encrypt the overlay
+        networks (a kernel without IPsec ESP: the C(qoddi.paas.swarm) role labels such nodes C(qoddi.esp=no) and
+        stack networks are then made plain, with a warning). The app gets a key and a self-signed certificate of its
+        own (EC P-256, ten years, a new pair at a deploy once less than a year is left); the edge pins that certificate
+        and verifies every task against it.
+      - In each web task a small TLS terminator (the image's own C(python3), standard library only) listens on port
+        5000, where the edge connects, and passes connections to the app, which then listens on C($PORT=5001). So any
+        web server that honours C($PORT) works, as without it. Other apps of the stack reach it over TLS on 5000
+        (RV(internal_url), pinning RV(backend_certificate)) or plainly on 5001.
+      - The key reaches the tasks as a Swarm secret (C(/run/secrets/qoddi-backend-tls.pem), readable by the app's user
+        only); it is in no image, service spec, log or result. Turning it off removes the key.
+    type: bool
+    default: false
   registry:
     description:
       - Address (C(host:port)) of the cluster's own registry (C(qoddi_images_registry) of the C(qoddi.paas.images)
@@ -244,6 +259,11 @@ internal_url:
   returned: when state is present
   type: str
   sample: http://blog:5000
+backend_certificate:
+  description: >-
+    The certificate the web tasks serve on port 5000 with O(backend_tls) (PEM), which the edge pins; empty without.
+  returned: when state is present
+  type: str
 release:
   description: The release number now deployed (0 when nothing is).
   returned: always
@@ -342,6 +362,7 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.qoddi.paas.plugins.module_utils import _backend_tls as backend_tls
 from ansible_collections.qoddi.paas.plugins.module_utils import _conventions as conventions
 from ansible_collections.qoddi.paas.plugins.module_utils import _deploy as deploy
 from ansible_collections.qoddi.paas.plugins.module_utils import _env as env_store
@@ -765,7 +786,8 @@ class App:
             raise
 
     # ----- deploy -------------------------------------------------------------------------------
-    def desired(self, image: str, release: int, revision: str, processes: dict[str, str]) -> dict[str, dict]:
+    def desired(self, image: str, release: int, revision: str, processes: dict[str, str],
+                tls: tuple[str, dict] | None = None) -> dict[str, dict]:
         wanted = {}
         for process, command in processes.items():
             if process == "release":
@@ -774,8 +796,20 @@ class App:
             wanted[process] = deploy.desired_service(
                 self.name, self.p["stack"], process, command, image, release, revision, replicas, self.p["size"],
                 env={}, health_path=self.p["health_check_path"] or None, domains=self.p["domains"],
-                secrets=env_store.references(self.variables), env_seq=env_store.head(self.variables))
+                secrets=env_store.references(self.variables), env_seq=env_store.head(self.variables), tls=tls)
         return wanted
+
+    def backend_tls(self, web: dict | None) -> tuple[str, dict] | None:
+        """The web process's certificate and key secret with backend_tls (the running pair, or a new one:
+        its secret is made only when this run may change things); None without."""
+        if not self.p["backend_tls"]:
+            return None
+        if not HAS_CRYPTOGRAPHY:
+            self.fail("backend_tls makes a key and certificate with the Python library cryptography, which this "
+                      "node's Python lacks (the qoddi.paas.engine role installs python3-cryptography). Nothing was "
+                      "changed.")
+        return backend_tls.ensure(self.client, self.name, conventions.service_name(self.name, "web"),
+                                  web["Spec"] if web else None, create=not self.module.check_mode)
 
     def check_domains(self):
         """Refuse a domain that another app already serves, before anything changes (see domain_clashes)."""
@@ -834,11 +868,13 @@ class App:
         run_image = self.published(image)
         # Read again: during a long build the controller may have applied newer versions and removed old ones.
         self.variables = env_store.versions(self.client, self.name).get(self.name, [])
-        wanted = self.desired(run_image, release, revision, processes)
+        tls = self.backend_tls(web)
+        wanted = self.desired(run_image, release, revision, processes, tls)
         stale = [p for p in current if p not in wanted and not p.startswith("release")]
         to_apply = {p: d for p, d in wanted.items() if p not in current or deploy.differs(current[p], d)}
         self.result.update(release=release, revision=revision, image=image, image_ref=run_image, image_id=image_id,
-                           internal_url=f"http://{self.name}:{conventions.WEB_PORT}",
+                           internal_url=f"{'https' if tls else 'http'}://{self.name}:{conventions.WEB_PORT}",
+                           backend_certificate=tls[0] if tls else "",
                            services={p: d["name"] for p, d in wanted.items()})
         after = {"release": release, "revision": revision,
                  "processes": {p: d["replicas"] for p, d in wanted.items()}}
@@ -868,6 +904,7 @@ class App:
         # Only now that every process runs the new release: the previous release's leftovers go.
         for process in stale:
             self.client.api.remove_service(current[process]["ID"])
+        backend_tls.remove_unused(self.client, self.name, {tls[1]["SecretName"]} if tls else set())
         self._prune()
         self.result["releases"] = releases(self.client, self.name)
         self._finish(before, after, reason, changed=True)
@@ -945,6 +982,7 @@ class App:
                 except deploy.NotFound:
                     pass
             release_log.remove(self.client, self.name)
+            backend_tls.remove_unused(self.client, self.name, set())
             shutil.rmtree(self.state_dir, ignore_errors=True)
         self.module.exit_json(**self.result)
 
@@ -1013,6 +1051,7 @@ def main():
             python_version=dict(type="str"),
             python_images=dict(type="dict"),
             health_check_path=dict(type="str", default="/"),
+            backend_tls=dict(type="bool", default=False),
             domains=dict(type="list", elements="str", default=[]),
             platform_domain=dict(type="str", default=""),
             registry=dict(type="str", default=""),

@@ -69,10 +69,12 @@ def new_key_and_request(domain: str) -> tuple[bytes, bytes]:
 
 
 def desired_files(routes: list, max_replicas: int, acme_dir: str | None) -> dict[str, bytes]:
-    """What the configuration directory should hold, by path relative to it: the routes' two files
-    and, where certificates are on (acme_dir), each routed domain's certificate then key, as the
-    letsencrypt role installs them (a domain not issued yet is left out: the default serves it)."""
+    """What the configuration directory should hold, by path relative to it: the routes' two files,
+    the certificates pinned for apps with TLS to their tasks (backends/<app>.pem) and, where
+    certificates are on (acme_dir), each routed domain's certificate then key, as the letsencrypt
+    role installs them (a domain not issued yet is left out: the default serves it)."""
     files = {"hosts.map": _edge.hosts_map(routes).encode(), "routes.cfg": _edge.backends(routes, max_replicas).encode()}
+    files.update({path: cert.encode() for path, cert in _edge.backend_certificates(routes).items()})
     for domain in _edge.routed_domains(routes) if acme_dir else []:
         parts = [os.path.join(acme_dir, domain + extension) for extension in (".crt", ".key")]
         if all(os.path.exists(part) for part in parts):
@@ -138,7 +140,7 @@ class EdgeFollower:
     def apply_here(self, routes: list, wanted: dict[str, bytes], acme: dict | None, installing: set[str]) -> bool:
         """Bring this node's edge to ``wanted``, but the certificates being ``installing``; False when
         HAProxy refused the routes."""
-        stale = self.stale_certificates(wanted) if acme else []
+        stale = (self.stale_certificates(wanted) if acme else []) + self.stale_pinned(wanted)
         changed = {path: data for path, data in wanted.items()
                    if path not in installing and read(self.path(path)) != data}
         if not changed and not stale:
@@ -149,6 +151,10 @@ class EdgeFollower:
         container = self.edge_container()
         if container is None:
             return True  # no edge task on this node yet: the role (re)starts it with the files it writes
+        # The pinned certificates first: the new routes.cfg names them (a file no route names yet is inert).
+        for path in sorted(p for p in changed if p.startswith("backends/")):
+            os.makedirs(self.path("backends"), exist_ok=True)
+            certificates.write_atomic(self.path(path), changed[path], 0o644)
         if "routes.cfg" in changed and not self.valid(container, changed["routes.cfg"]):
             self.refused = digest
             return False
@@ -209,6 +215,11 @@ class EdgeFollower:
         """Certificates in the edge of domains it no longer routes (the letsencrypt role's rule)."""
         keep = {self.path(p) for p in wanted} | {self.path("certs/" + DEFAULT_CERT)}
         return sorted(p for p in glob.glob(self.path("certs/*.pem")) if p not in keep)
+
+    def stale_pinned(self, wanted: dict[str, bytes]) -> list[str]:
+        """Pinned certificates of apps gone or without TLS to their tasks."""
+        pinned = glob.glob(self.path("backends/*.pem"))
+        return sorted(p for p in pinned if os.path.relpath(p, self.config_dir) not in wanted)
 
     def note_served(self, domains: list[str]) -> None:
         """The renewal settings list the domains served (the renewer renews those): as the role writes them."""

@@ -36,7 +36,7 @@ RETRY = 30.0
 
 # Run by the job in the edge's image (sh, cmp, haproxy and socat). The manifest's lines are
 # "<index> <path>", path relative to the configuration directory (hosts.map, routes.cfg,
-# certs/<domain>.pem): the domains are checked before any reaches a route.
+# certs/<domain>.pem, backends/<app>.pem): the domains are checked before any reaches a route.
 APPLY_SCRIPT = r"""
 set -u
 dir=$QODDI_EDGE_CONFIG
@@ -54,7 +54,12 @@ put() {  # put <index> <path> <mode>: beside the target, then moved in (never ha
 }
 while read -r index path; do
   # "=": a certificate the renewer's own job is installing, kept as it is.
-  case "$index:$path" in =:*) ;; *:certs/*) put "$index" "$path" 0600 || exit 1;; esac
+  case "$index:$path" in
+    =:*) ;;
+    *:certs/*) put "$index" "$path" 0600 || exit 1;;
+    # The certificates pinned for apps with TLS to their tasks, which the new routes.cfg names.
+    *:backends/*) { mkdir -p "$dir/backends" && put "$index" "$path" 0644; } || exit 1;;
+  esac
 done < "$IN/manifest"
 routes=$(src "$(awk '$2 == "routes.cfg" {print $1}' "$IN/manifest")")
 if ! cmp -s "$routes" "$dir/routes.cfg"; then
@@ -67,13 +72,20 @@ if ! cmp -s "$routes" "$dir/routes.cfg"; then
   rm -f "$dir/.routes.cfg.candidate"
 fi
 while read -r index path; do
-  case "$path" in certs/*) ;; *) put "$index" "$path" 0644 || exit 1;; esac
+  case "$path" in certs/*|backends/*) ;; *) put "$index" "$path" 0644 || exit 1;; esac
 done < "$IN/manifest"
 # Certificates of domains no longer routed go, when the platform issues them (the role's rule).
 for pem in "$dir"/certs/*.pem; do
   [ "$PRUNE" = yes ] && [ -e "$pem" ] || continue
   case "${pem##*/}" in 000-default.pem) continue;; esac
   if ! awk -v p="certs/${pem##*/}" '$2 == p {found = 1} END {exit !found}' "$IN/manifest"; then
+    touch "$pending" && rm -f "$pem" && changed=1
+  fi
+done
+# Pinned certificates of apps gone or without TLS to their tasks.
+for pem in "$dir"/backends/*.pem; do
+  [ -e "$pem" ] || continue
+  if ! awk -v p="backends/${pem##*/}" '$2 == p {found = 1} END {exit !found}' "$IN/manifest"; then
     touch "$pending" && rm -f "$pem" && changed=1
   fi
 done

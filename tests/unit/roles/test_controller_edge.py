@@ -102,3 +102,21 @@ def test_a_problem_is_logged_once_while_it_lasts(capsys):
 
 def test_failed_orders_wait_twice_as_long_each_time_up_to_an_hour():
     assert [edge.retry_delay(n) for n in (1, 2, 3, 7, 20)] == [60, 120, 240, 3600, 3600]
+
+
+def test_apps_with_tls_to_their_tasks_have_their_certificate_pinned_by_both_writers():
+    cert = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+    routes = [*ROUTES, {"app": "api", "service": "api", "backend": "app-api", "domains": ["api.apps.test"],
+                        "health": "/", "tls": cert}]
+    assert _render("routes.cfg.j2", routes) == _edge.backends(routes, 16)
+    assert edge.desired_files(routes, 16, None)["backends/api.pem"] == cert.encode()
+    assert sorted(edge.desired_files(routes, 16, None)) == ["backends/api.pem", "hosts.map", "routes.cfg"]
+
+
+def test_pinned_certificates_of_apps_gone_or_without_tls_go(tmp_path):
+    (tmp_path / "backends").mkdir()
+    for app in ("api", "gone"):
+        (tmp_path / "backends" / f"{app}.pem").write_text("CERT\n")
+    follower = edge.EdgeFollower.__new__(edge.EdgeFollower)
+    follower.config_dir = str(tmp_path)
+    assert follower.stale_pinned({"backends/api.pem": b"CERT\n"}) == [str(tmp_path / "backends" / "gone.pem")]

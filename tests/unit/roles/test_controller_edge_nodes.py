@@ -122,6 +122,20 @@ def test_the_script_writes_checks_reloads_and_prunes(node):
     assert result.stdout.strip() == "nothing to change" and calls == ""
 
 
+def test_pinned_backend_certificates_are_written_before_the_check_and_pruned_with_their_app(node):
+    config, unused_state, run = node
+    result, calls = run({"hosts.map": b"", "routes.cfg": b"backend app-a\n", "backends/a.pem": b"CERT A\n",
+                         "backends/b.pem": b"CERT B\n"})
+    assert result.returncode == 0, result.stderr
+    assert (config / "backends" / "a.pem").read_bytes() == b"CERT A\n"
+    assert oct((config / "backends" / "a.pem").stat().st_mode & 0o777) == "0o644"
+    # b's app is gone (or turned TLS off): its file goes, even where the platform issues no certificate.
+    result, calls = run({"hosts.map": b"", "routes.cfg": b"backend app-a\n", "backends/a.pem": b"CERT A\n"},
+                        prune=False)
+    assert result.stdout.strip() == "applied and reloaded", result.stderr
+    assert sorted(p.name for p in (config / "backends").iterdir()) == ["a.pem"]
+
+
 def test_a_refused_route_changes_nothing_the_edge_reads(node):
     config, unused_state, run = node
     run({"hosts.map": b"a app-a\n", "routes.cfg": b"backend app-a\n"})

@@ -19,7 +19,7 @@ def test_routes_for_web_processes_only_with_the_default_domain_first():
                 _service("blog", health=""), {"Spec": {"Name": "qoddi-edge", "Labels": {}}}]
     routes = edge_routes(services, "apps.example.net")
     assert [r["app"] for r in routes] == ["blog", "shop"]
-    assert routes[1] == {"app": "shop", "service": "shop", "backend": "app-shop", "health": "/healthz",
+    assert routes[1] == {"app": "shop", "service": "shop", "backend": "app-shop", "health": "/healthz", "tls": "",
                          "domains": ["shop.apps.example.net", "shop.example.com", "www.shop.example.com"]}
     assert routes[0]["domains"] == ["blog.apps.example.net"] and routes[0]["health"] == ""
 

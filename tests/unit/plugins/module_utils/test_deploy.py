@@ -37,7 +37,7 @@ def test_desired_web_service_has_port_dyno_and_release_labels():
     assert web["env"]["PORT"] == "5000" and web["env"]["WEB_CONCURRENCY"] == "2"
     assert web["env"]["DYNO"] == "web.{{.Task.Slot}}"
     assert web["labels"]["org.qoddi.release"] == "3"
-    assert web["command"][:2] == ["bash", "-c"] and web["command"][-3:] == ["10", "gunicorn blog.wsgi", "/healthz"]
+    assert web["command"][:2] == ["bash", "-c"] and web["command"][-4:] == ["10", "gunicorn blog.wsgi", "/healthz", ""]
 
 
 def test_other_processes_get_no_port_and_no_health_check():
