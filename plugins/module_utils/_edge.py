@@ -148,17 +148,19 @@ def backends(routes: list, max_replicas: int) -> str:
             "    # A task whose node is lost fails connections at once, before a check notices: with leastconn it",
             f"    # would look the least busy and draw every request (each a 503 after its retries). {ERROR_LIMIT}",
             "    # connection errors in a row in live traffic take it down until its checks pass again.",
-            f"    default-server check inter 2s fastinter {round(FAST_INTER_SECONDS * 1000)}ms"
-            f" downinter {round(DOWN_INTER_SECONDS * 1000)}ms fall 2 rise {RISE} slowstart 10s"
-            f" observe layer4 error-limit {ERROR_LIMIT} on-error mark-down"
-            " resolvers docker resolve-prefer ipv4 init-addr last,none",
         ]
+        tls = ""
         if route.get("tls"):
             out += [
                 "    # TLS to the tasks (qoddi_app's backend_tls), checks included: only a task holding the app's own",
                 "    # key answers, as its certificate is the only one this backend trusts.",
-                f"    default-server ssl verify required ca-file {IN_EDGE}/backends/{route['app']}.pem"
-                f" verifyhost {route['service']}",
             ]
+            tls = f" ssl verify required ca-file {IN_EDGE}/backends/{route['app']}.pem verifyhost {route['service']}"
+        out += [
+            f"    default-server check inter 2s fastinter {round(FAST_INTER_SECONDS * 1000)}ms"
+            f" downinter {round(DOWN_INTER_SECONDS * 1000)}ms fall 2 rise {RISE} slowstart 10s"
+            f" observe layer4 error-limit {ERROR_LIMIT} on-error mark-down"
+            f" resolvers docker resolve-prefer ipv4 init-addr last,none{tls}",
+        ]
         out += [f"    server-template web {int(max_replicas)} tasks.{route['service']}:{WEB_PORT}"]
     return "\n".join(out) + "\n"

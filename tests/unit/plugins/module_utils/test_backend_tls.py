@@ -104,7 +104,7 @@ def test_the_web_process_listens_behind_the_terminator_and_the_edge_pins_its_cer
     assert Label.BACKEND_TLS not in worker["labels"] and worker["secrets"] == [] and worker["command"][-1] == ""
     routes = edge.edge_routes([{"Spec": {"Name": "blog", "Labels": web["labels"]}}], "apps.test", print)
     text = edge.backends(routes, 4)
-    assert ("default-server ssl verify required ca-file /usr/local/etc/haproxy/backends/blog.pem verifyhost blog"
+    assert ("init-addr last,none ssl verify required ca-file /usr/local/etc/haproxy/backends/blog.pem verifyhost blog"
             in text)
     assert edge.backend_certificates(routes) == {"backends/blog.pem": cert}
     # A hand-edited label that is not a certificate keeps the app out of the edge.
