@@ -158,7 +158,7 @@ options:
   backend_tls:
     description:
       - TLS between the edge and the web tasks, for clusters whose nodes cannot encrypt the overlay
-        networks (a kernel without IPsec ESP: the C(qoddi.paas.swarm) role labels such nodes C(qoddi.esp=no) and
+        networks (a kernel without IPsec ESP; the C(qoddi.paas.swarm) role labels such nodes C(qoddi.esp=no) and
         stack networks are then made plain, with a warning). The app gets a key and a self-signed certificate of its
         own (EC P-256, ten years, a new pair at a deploy once less than a year is left); the edge pins that certificate
         and verifies every task against it.
