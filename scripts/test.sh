@@ -68,7 +68,8 @@ check_sanity_log() {
 # destructive...), and ends "All targets skipped." with exit 0 when none is left.
 check_integration_log() {
   local skipped ran
-  skipped=$(grep -aE '^WARNING: (Excluding .*tests|All targets skipped)' "$1" || true)
+  # Targets marked disabled run in a stage of their own (encryption), not with the others.
+  skipped=$(grep -aE '^WARNING: (Excluding .*tests|All targets skipped)' "$1" | grep -v 'marked "disabled"' || true)
   [ -z "$skipped" ] || fail_stage integration "ansible-test skipped targets:"$'\n'"$skipped"
   ran=$({ grep -aE '^Running .+ integration test (role|script)$' "$1" || true; } | sort -u | wc -l)
   [ "$ran" -gt 0 ] || fail_stage integration "ansible-test ran no target"
@@ -223,6 +224,12 @@ for stage in "${stages[@]}"; do
       for target in "${ENGINE_STOPPING_TARGETS[@]}"; do excludes+=(--exclude "$target"); done
       run_integration "$ROOT/tests/output/integration-rest.log" "${excludes[@]}"
       ;;
+    encryption)
+      # Not in "all" yet (issue 17): about 10 minutes, and the suite is at its budget. Needs the platform's
+      # postgres image (the platform or molecule stage first); runs an engine of its own beside the host's.
+      banner "encryption: qoddi.paas.disk_encryption, fscrypt end to end and LUKS as far as this kernel goes"
+      run_integration "$ROOT/tests/output/encryption.log" --allow-disabled role_disk_encryption
+      ;;
     molecule)
       banner "molecule: scenario default (converge, idempotence, verify)"
       molecule test -s default
@@ -246,7 +253,7 @@ for stage in "${stages[@]}"; do
       [ "$status" = 0 ] || fail_stage cluster "molecule test -s cluster exited $status (log: $CLUSTER_LOG)"
       ;;
     *)
-      echo "unknown stage $stage (lint sanity unit platform molecule integration cluster, or all)" >&2
+      echo "unknown stage $stage (lint sanity unit platform molecule integration cluster encryption, or all)" >&2
       exit 2
       ;;
   esac
