@@ -52,10 +52,12 @@ async def pipe(reader, writer):
         while data := await reader.read(65536):
             writer.write(data)
             await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()  # a client done sending may still be answered: half-close only
+            return
     except (OSError, ssl.SSLError, asyncio.IncompleteReadError):
         pass
-    finally:
-        writer.close()
+    writer.close()
 async def serve(client_reader, client_writer):
     try:
         app_reader, app_writer = await asyncio.open_connection("127.0.0.1", target)
@@ -63,6 +65,8 @@ async def serve(client_reader, client_writer):
         client_writer.close()
         return
     await asyncio.gather(pipe(client_reader, app_writer), pipe(app_reader, client_writer))
+    app_writer.close()
+    client_writer.close()
 def quiet(loop, context):
     if not isinstance(context.get("exception"), (OSError, ssl.SSLError)):
         loop.default_exception_handler(context)

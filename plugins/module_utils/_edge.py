@@ -149,18 +149,20 @@ def backends(routes: list, max_replicas: int) -> str:
             f"    # would look the least busy and draw every request (each a 503 after its retries). {ERROR_LIMIT}",
             "    # connection errors in a row in live traffic take it down until its checks pass again.",
         ]
-        tls = ""
+        tls, servers = "", "web"
         if route.get("tls"):
             out += [
                 "    # TLS to the tasks (qoddi_app's backend_tls), checks included: only a task holding the app's own",
-                "    # key answers, as its certificate is the only one this backend trusts.",
+                "    # key answers, as its certificate is the only one this backend trusts. Servers named apart from",
+                "    # plain ones: a reload restores each server's TLS setting from the state file, by name.",
             ]
             tls = f" ssl verify required ca-file {IN_EDGE}/backends/{route['app']}.pem verifyhost {route['service']}"
+            servers = "tls"
         out += [
             f"    default-server check inter 2s fastinter {round(FAST_INTER_SECONDS * 1000)}ms"
             f" downinter {round(DOWN_INTER_SECONDS * 1000)}ms fall 2 rise {RISE} slowstart 10s"
             f" observe layer4 error-limit {ERROR_LIMIT} on-error mark-down"
             f" resolvers docker resolve-prefer ipv4 init-addr last,none{tls}",
         ]
-        out += [f"    server-template web {int(max_replicas)} tasks.{route['service']}:{WEB_PORT}"]
+        out += [f"    server-template {servers} {int(max_replicas)} tasks.{route['service']}:{WEB_PORT}"]
     return "\n".join(out) + "\n"

@@ -106,6 +106,8 @@ def test_the_web_process_listens_behind_the_terminator_and_the_edge_pins_its_cer
     text = edge.backends(routes, 4)
     assert ("init-addr last,none ssl verify required ca-file /usr/local/etc/haproxy/backends/blog.pem verifyhost blog"
             in text)
+    # Named apart from plain servers: a reload restores a server's TLS setting from the state file, by name.
+    assert "server-template tls 4 tasks.blog:5000" in text
     assert edge.backend_certificates(routes) == {"backends/blog.pem": cert}
     # A hand-edited label that is not a certificate keeps the app out of the edge.
     labels = dict(web["labels"], **{Label.BACKEND_TLS: "x\nbackend evil\n"})
