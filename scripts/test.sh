@@ -137,16 +137,18 @@ stop_background() {
 # A CI log shows its last lines: after a failure, say again there which tasks failed, in every log
 # this run wrote (a playbook's clean-up prints hundreds of lines after the task that failed).
 failure_digest() {
-  local log
+  local log lines
   for log in "$INTEGRATION_LOG" "$ROOT/tests/output/integration-rest.log" "$CLUSTER_LOG" "$SANITY_LOG"; do
     [ -s "$log" ] && [ "$log" -nt "$RUN_STARTED" ] || continue
-    awk -v name="$log" '
-      function show(line) { if (!shown++) printf "\n=== failed tasks in %s\n", name; print substr(line, 1, 800) }
+    lines=$(awk '
+      function show(line) { print substr(line, 1, 800) }
       pending != "" { if ($0 !~ /^\.\.\.ignoring/) { show(task); show(pending) } pending = "" }
       /^TASK \[/ { task = $0 }
       /^(fatal|failed): \[/ { pending = $0 }
-      /^(ERROR|FATAL|FAILED)[: ]/ { show($0) }
-      END { if (pending != "") { show(task); show(pending) } }' "$log" | tail -n 40
+      /^(ERROR|FATAL|FAILED)[: ]/ && !/^FAILED - RETRYING/ { show($0) }
+      END { if (pending != "") { show(task); show(pending) } }' "$log" | tail -n 40)
+    [ -z "$lines" ] || printf '\n=== failed tasks in %s (the last 40 lines; a test of bad input fails on purpose)\n%s\n' \
+      "$log" "$lines"
   done
 }
 on_exit() {
