@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import re
 
 from ansible_collections.qoddi.paas.plugins.module_utils._conventions import APP_UID, WEB_PORT, Label
 
@@ -37,7 +36,6 @@ VALID_DAYS = 3650
 # A deploy makes a new pair once the certificate has less left than this (a pinned certificate that
 # expires would stop the edge from reaching the app).
 RENEW_BEFORE_DAYS = 365
-CERT_RE = re.compile(r"-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE-----\n\Z")
 
 # The terminator, run by the supervisor as ``python3 -c PROXY <listen port> <app port> <pem>``. Connection
 # errors (a client that is not the edge, a task stopping) end that connection only, quietly.

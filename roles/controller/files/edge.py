@@ -164,7 +164,8 @@ class EdgeFollower:
         replaced = [path for path in changed if path.startswith("certs/") and os.path.exists(self.path(path))]
         swap_only = not stale and len(replaced) == len(changed)
         for path, data in changed.items():
-            certificates.write_atomic(self.path(path), data, 0o600 if path.startswith("certs/") else 0o644)
+            if not path.startswith("backends/"):  # written above, before the check
+                certificates.write_atomic(self.path(path), data, 0o600 if path.startswith("certs/") else 0o644)
         for path in stale:
             os.unlink(path)
         if acme:
