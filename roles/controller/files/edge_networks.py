@@ -30,8 +30,10 @@ the container is on already with the address held for it is left as it is (else 
 with that one). A task whose job failed is tried again
 later, alone, waiting twice as long each time (up to RETRY_MAX); a new task starts afresh.
 
-Not done: a stack network no web process is on any more stays joined (its placeholders stay), so it
-cannot be removed with ``docker network rm``; nothing removes stack networks today.
+A stack network no web process is on any more is left: the same job disconnects each edge
+container from it, then its placeholders are removed. Nothing holds the network then but the stack's
+datastores (if any), and ``docker network rm`` takes it once they are gone; nothing removes a stack's
+network by itself (a stack has no lifetime of its own: its next app makes it again).
 """
 
 from __future__ import annotations
@@ -48,11 +50,13 @@ PER_JOB = 10  # networks a node connects in one job (each takes a moment): the r
 UNALLOCATED_WARNING = 30.0  # seconds a placeholder may wait for its address before the log says so
 PLACEHOLDER = "qoddi-edge-address-"
 KIND = "edge-address"
+LEAVE = "-"  # the address that says: leave the network
 NODE_LABEL = PREFIX + "edge.node"
 NETWORK_LABEL = PREFIX + "edge.network"
 
-# Env: NODE (Swarm's template: this task's node), CONNECT ("<node id>:<network id>:<address> ..."),
-# EDGE_CONTAINERS ("<node id>=<container id> ..."). One line a network; exit 1 when one failed.
+# Env: NODE (Swarm's template: this task's node), CONNECT ("<node id>:<network id>:<address> ...", the
+# address "-" to leave that network), EDGE_CONTAINERS ("<node id>=<container id> ..."). One line a
+# network; exit 1 when one failed.
 CONNECT_SCRIPT = r"""
 cid=""
 for pair in $EDGE_CONTAINERS; do
@@ -71,6 +75,14 @@ for entry in $CONNECT; do
   [ "$node" = "$NODE" ] || continue
   # What the network says of the container (its own view: a failed connect blanks the container's).
   mine=$(engine GET "/networks/$net" "" | tr -d '\n' | sed -n "s/.*\"$cid\":{\([^}]*\)}.*/\1/p")
+  if [ "$address" = - ]; then
+    # Not on it (or the node no longer has the network): nothing to leave.
+    [ -n "$mine" ] || { echo "was not on $net"; continue; }
+    answer=$(engine POST "/networks/$net/disconnect" "{\"Container\":\"$cid\",\"Force\":true}")
+    if [ "$(status "$answer")" = 200 ]; then echo "left $net"; continue; fi
+    echo "could not leave $net: $(printf '%s\n' "$answer" | tail -n 1)" >&2
+    failed=1; continue
+  fi
   again=""
   case "$mine" in
     *"\"IPv4Address\":\"$address/"*) echo "had $net"; continue ;;
@@ -92,15 +104,16 @@ exit $failed
 def connect_job(edge: dict, containers: dict[str, str], connect: dict[str, dict[str, str]], excluded: list[str]
                 ) -> dict:
     """The job's task template: the edge's image and placement, but the ``excluded`` nodes. ``containers``:
-    node id -> its edge container; ``connect``: node id -> {network id: the address to connect it with}.
-    The task joins every network it connects (so that its node has them)."""
+    node id -> its edge container; ``connect``: node id -> {network id: the address to connect it with,
+    or LEAVE}. The task joins every network it connects (so that its node has them), none it leaves."""
     template = edge["Spec"]["TaskTemplate"]
     placement = dict(template.get("Placement") or {})
     placement.pop("MaxReplicas", None)
     placement["Constraints"] = [*(placement.get("Constraints") or []), *(f"node.id!={n}" for n in excluded)]
     entries = [f"{node}:{network}:{address}" for node, networks in sorted(connect.items())
                for network, address in sorted(networks.items())]
-    networks = sorted({network for networks in connect.values() for network in networks})
+    networks = sorted({network for networks in connect.values() for network, address in networks.items()
+                       if address != LEAVE})
     return {
         "ContainerSpec": {
             "Image": template["ContainerSpec"]["Image"],
@@ -174,13 +187,25 @@ class EdgeNetworks:
                                           if (task["NodeID"], n) in placeholders}
         missing = {t["ID"]: wanted - self.connected[t["ID"]] for t in tasks if self.retry_at.get(t["ID"], 0) <= now}
         missing = {task: networks for task, networks in missing.items() if networks}
-        if not missing:
+        # The networks no web process is on any more, by node: its edge container leaves them (a node
+        # whose edge is not running has nothing to leave: its placeholders go at once).
+        stale: dict[str, dict[str, str]] = {}
+        nodes_of = {t["ID"]: t["NodeID"] for t in tasks}
+        for (node, network), placeholder in placeholders.items():
+            if network in wanted:
+                continue
+            if node in nodes_of.values():
+                stale.setdefault(node, {})[network] = LEAVE
+            else:
+                self.client.api.remove_service(placeholder["ID"])
+        stale = {node: networks for node, networks in stale.items()
+                 if all(self.retry_at.get(t, 0) <= now for t, n in nodes_of.items() if n == node)}
+        if not missing and not stale:
             return
         if not self.swept:  # a job a controller stopped mid-way left behind
             certificates.sweep_jobs(self.client, "networks", "networks")
             self.swept = True
-        nodes_of = {t["ID"]: t["NodeID"] for t in tasks}
-        connect = {}
+        connect = {node: dict(networks) for node, networks in stale.items()}
         for task, networks in missing.items():
             try:
                 held = self.reserve(edge, nodes_of[task], sorted(networks)[:PER_JOB], placeholders, now)
@@ -188,13 +213,15 @@ class EdgeNetworks:
                 self.failed(task, now, f"its addresses could not be reserved: {exc}")
                 continue
             if held:
-                connect[nodes_of[task]] = held
+                connect.setdefault(nodes_of[task], {}).update(held)
         if not connect:
             return  # the managers have not given the addresses yet: next tick
         containers = {t["NodeID"]: t["Status"]["ContainerStatus"]["ContainerID"]
                       for t in tasks if t["NodeID"] in connect}
         excluded = sorted(n["ID"] for n in nodes if n["ID"] not in connect)
-        names = self.names(sorted({network for networks in connect.values() for network in networks}))
+        joining = sorted({network for networks in connect.values() for network, a in networks.items() if a != LEAVE})
+        leaving = sorted({network for networks in stale.values() for network in networks})
+        names = self.names(joining)
         states, output = certificates.run_global_job(
             self.client, f"qoddi-networks-{now:.0f}", "networks",
             connect_job(edge, containers, connect, excluded), self.timeout)
@@ -203,16 +230,25 @@ class EdgeNetworks:
             if task["NodeID"] not in connect:
                 continue
             if task["NodeID"] in done:
-                self.connected[task["ID"]] |= set(connect[task["NodeID"]])
+                joined = {n for n, a in connect[task["NodeID"]].items() if a != LEAVE}
+                self.connected[task["ID"]] = (self.connected[task["ID"]] | joined) - set(stale.get(task["NodeID"], ()))
                 self.failures.pop(task["ID"], None)
                 self.retry_at.pop(task["ID"], None)
             else:
                 self.failed(task["ID"], now, "")
+        # Left: the placeholders go, which frees the addresses they held (and the network, of the edge).
+        for node in done & set(stale):
+            for network in stale[node]:
+                self.client.api.remove_service(placeholders[(node, network)]["ID"])
         if done and "connected " in output:  # not when every container had them (a restarted controller's check)
             log(f"edge: joined the networks {', '.join(names)} on {len(done)} edge node(s): {output}")
+        if done & set(stale):
+            log(f"edge: left the networks {', '.join(self.names(leaving))} (no web process is on them any more) "
+                f"on {len(done & set(stale))} edge node(s): {output}")
         if done != set(connect):
             failed = [t for t in states if t["Status"]["State"] != "complete"]
-            log(f"edge: could not join the networks {', '.join(names)} on {len(connect) - len(done)} of "
+            log(f"edge: could not join (or leave) the networks {', '.join(self.names(joining + leaving))} on "
+                f"{len(connect) - len(done)} of "
                 f"{len(connect)} edge node(s), where apps of those stacks answer 503 meanwhile (tried again later): "
                 f"{certificates.job_errors(failed) or 'no task ran'} {output}")
 

@@ -233,7 +233,46 @@ def test_a_lost_node_gets_no_job_and_a_removed_one_loses_its_placeholder(monkeyp
     assert sorted(_held(client)) == [("n1", "stack-a"), ("n2", "stack-a")]
 
 
-def _script(tmp_path, answers):
+def test_a_network_no_web_process_is_on_any_more_is_left_then_its_placeholders_go(monkeypatch):
+    client, duty, jobs = _duty(monkeypatch, {})
+    duty.tick([_web("stack-a"), _web("stack-b")], 0)
+    duty.tick([_web("stack-a")], 1)  # stack-b's last app removed
+    assert len(jobs) == 2
+    assert _env(jobs[1], "CONNECT") == "n1:stack-b:- n2:stack-b:-"
+    assert jobs[1]["Networks"] == []  # the job's task does not join what its node leaves
+    assert sorted(_held(client)) == [("n1", "stack-a"), ("n2", "stack-a")]
+    duty.tick([_web("stack-a")], 2)
+    assert len(jobs) == 2  # nothing more to do
+    duty.tick([_web("stack-a"), _web("stack-b")], 3)  # a new app in stack-b: joined again
+    assert _env(jobs[2], "CONNECT") == "n1:stack-b:10.0.b.4 n2:stack-b:10.0.b.5"
+
+
+def test_a_network_is_left_after_the_controllers_restart_and_where_the_job_failed_later(monkeypatch):
+    results = {"n2": "failed"}
+    client, duty, jobs = _duty(monkeypatch, results)
+    duty.tick([_web("stack-a"), _web("stack-b")], 0)
+    restarted = Duty(client)  # remembers nothing: the placeholders say what was joined
+    restarted.tick([_web("stack-a")], 100)
+    assert _env(jobs[-1], "CONNECT") == "n1:stack-a:10.0.a.2 n1:stack-b:- n2:stack-a:10.0.a.3 n2:stack-b:-"
+    assert sorted(_held(client)) == [("n1", "stack-a"), ("n2", "stack-a"), ("n2", "stack-b")]  # n2's job failed
+    restarted.tick([_web("stack-a")], 101)
+    assert len(jobs) == 2  # n2 waits for its retry
+    results.clear()
+    restarted.tick([_web("stack-a")], restarted.retry_at["t2"])
+    assert _env(jobs[-1], "CONNECT") == "n2:stack-a:10.0.a.3 n2:stack-b:-"
+    assert sorted(_held(client)) == [("n1", "stack-a"), ("n2", "stack-a")]
+
+
+def test_a_node_without_a_running_edge_loses_the_placeholders_of_networks_left(monkeypatch):
+    client, duty, jobs = _duty(monkeypatch, {})
+    duty.tick([_web("stack-a")], 0)
+    client.api.edge_tasks = [_task("t1", "n1", "c1")]  # n2's edge task is not running
+    duty.tick([], 1)
+    assert _env(jobs[-1], "CONNECT") == "n1:stack-a:-"
+    assert _held(client) == {}
+
+
+def _script(tmp_path, answers, connect="n1:net-a:10.0.1.2 n2:net-a:10.0.1.3 n2:net-b:10.0.2.3"):
     """CONNECT_SCRIPT under sh, with a socat that answers each request from ``answers`` in turn."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -244,7 +283,7 @@ def _script(tmp_path, answers):
         f'cat {tmp_path}/answer$n\n')
     (bin_dir / "socat").chmod(0o755)
     env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", NODE="n2", EDGE_CONTAINERS="n1=c1 n2=c2",
-               CONNECT="n1:net-a:10.0.1.2 n2:net-a:10.0.1.3 n2:net-b:10.0.2.3")
+               CONNECT=connect)
     return subprocess.run(["sh", "-c", edge_networks.CONNECT_SCRIPT], env=env, capture_output=True, text=True,
                           check=False)
 
@@ -274,6 +313,17 @@ def test_the_script_connects_anew_a_container_that_has_another_address(tmp_path)
     assert result.stdout.splitlines()[-1] == "connected net-b again as 10.0.2.3"
     assert (tmp_path / "request3").read_bytes().decode().startswith("POST /networks/net-b/disconnect HTTP/1.0\r\n")
     assert (tmp_path / "request4").read_bytes().decode().startswith("POST /networks/net-b/connect HTTP/1.0\r\n")
+
+
+def test_the_script_leaves_a_network_the_container_is_on_and_says_so_of_one_it_is_not(tmp_path):
+    result = _script(tmp_path, [_network("c2", "10.0.1.3"), "HTTP/1.0 200 OK\r\n\r\n", _network()],
+                     connect="n2:net-a:- n2:net-b:-")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["left net-a", "was not on net-b"]
+    request = (tmp_path / "request1").read_bytes().decode()
+    assert request.startswith("POST /networks/net-a/disconnect HTTP/1.0\r\n")
+    assert request.endswith('{"Container":"c2","Force":true}')
+    assert not (tmp_path / "request3").exists()
 
 
 def test_the_script_fails_when_the_engine_refuses(tmp_path):
