@@ -30,6 +30,7 @@ class Label:
     SPEC = PREFIX + "spec"  # digest of the platform's settings of a service (equal: nothing to do)
     DOMAINS = PREFIX + "domains"
     HEALTH = PREFIX + "health"
+    BOOT_TIMEOUT = PREFIX + "boot-timeout"  # seconds a new web task has to answer (absent: BOOT_SECONDS)
     BACKEND_TLS = PREFIX + "backend-tls"  # the web tasks' pinned certificate (PEM), see _backend_tls
     ENV_SEQ = PREFIX + "env.seq"  # the config-vars version a service mounts
     RELEASE_ENV_SEQ = PREFIX + "release.env.seq"  # the version its release command last ran with

@@ -232,13 +232,15 @@ def run_command(command: str, drain: int, health_path: str = "", tls: bool = Fal
 def desired_service(app: str, stack: str, process: str, command: str, image: str, release: int, revision: str,
                     replicas: int, size: str, env: dict[str, str], health_path: str | None,
                     domains: list[str] | None = None, secrets: list[dict] | None = None, env_seq: int = 0,
-                    tls: tuple[str, dict] | None = None) -> dict:
+                    tls: tuple[str, dict] | None = None, boot_timeout: int = 0) -> dict:
     """Everything the platform decides about one process's service, as plain data.
 
     The dict, but for the app's config vars, is hashed into the ``org.qoddi.spec`` label: equal hash,
     nothing to change. The config vars (``secrets``: SecretReferences, see _env) are compared by
     version instead, because the controller applies them too, without recomputing that hash.
     ``tls``: the web process's certificate and key secret (_backend_tls.ensure), for TLS from the edge.
+    ``boot_timeout``: seconds a new web task has to answer (0: BOOT_SECONDS, and no label, so that apps
+    deployed before the option existed see no change).
     """
     cpus, memory = SIZES[size]
     environment = dict(sorted(env.items()))
@@ -259,6 +261,8 @@ def desired_service(app: str, stack: str, process: str, command: str, image: str
         # What the edge reads to route to this app: its custom domains and its health check (and the
         # certificate it pins).
         labels.update({Label.DOMAINS: ",".join(domains or []), Label.HEALTH: health_path or ""})
+        if boot_timeout and boot_timeout != BOOT_SECONDS:
+            labels[Label.BOOT_TIMEOUT] = str(boot_timeout)
     if tls:
         labels[Label.BACKEND_TLS] = tls[0]
         secrets.append(tls[1])
@@ -451,6 +455,12 @@ def _create(client, spec: dict) -> str:
                                      endpoint_spec=spec.get("EndpointSpec"))["ID"]
 
 
+def boot_timeout_of(spec: dict) -> int:
+    """Seconds a new task of the service has to answer (its label, else BOOT_SECONDS)."""
+    value = (spec.get("Labels") or {}).get(Label.BOOT_TIMEOUT, "")
+    return int(value) if value.isdigit() and int(value) > 0 else BOOT_SECONDS
+
+
 def health_path_of(spec: dict) -> str:
     """The path the supervisor probes (its third argument, see run_command); "" when none."""
     command = spec["TaskTemplate"]["ContainerSpec"].get("Command") or []
@@ -467,7 +477,7 @@ def surge_spec(spec: dict) -> dict:
     name = spec["Name"]
     surge["Name"] = name + SURGE_SUFFIX
     labels = {key: value for key, value in (spec.get("Labels") or {}).items()
-              if key in (Label.APP, Label.STACK, Label.RELEASE)}
+              if key in (Label.APP, Label.STACK, Label.RELEASE, Label.BOOT_TIMEOUT)}
     surge["Labels"] = dict(labels, **{Label.SURGE: name})
     for network in surge["TaskTemplate"].get("Networks") or []:
         network["Aliases"] = [name]
@@ -519,6 +529,7 @@ class _Watch:
         self.replicas = replicas_of(spec, 1)
         self.image = spec["TaskTemplate"]["ContainerSpec"].get("Image")
         self.health = health_path_of(spec)
+        self.boot_timeout = boot_timeout_of(spec)
         self.running_since: float | None = None
         self.ready_at: float | None = None  # when done() first saw every task serve (monotonic)
 
@@ -557,8 +568,9 @@ class _Watch:
                 # When the read that found the last ready line ended: the app answered before then.
                 self.ready_at = self.ready_at or time.monotonic()
                 return True
-            if time.monotonic() - self.started > BOOT_SECONDS:
-                raise DeployError(f"the new tasks did not answer on {self.health} within {BOOT_SECONDS} s",
+            if time.monotonic() - self.started > self.boot_timeout:
+                raise DeployError(f"the new tasks did not answer on {self.health} within {self.boot_timeout} s "
+                                  "(boot_timeout)",
                                   swarm.logs(client, self.service_id))
             return False
         if len(running) < self.replicas:

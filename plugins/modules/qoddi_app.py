@@ -155,6 +155,14 @@ options:
         (no spaces, quotes or control characters; percent-encode others). The edge writes it into its configuration."
     type: str
     default: /
+  boot_timeout:
+    description:
+      - Seconds a new web task has to answer on O(health_check_path) before the deploy fails and is rolled
+        back (Heroku's boot timeout). Raise it for an app that loads a lot before it listens.
+      - From 1 to 3600; O(wait_timeout) still bounds the whole wait. Without a health check path, a new
+        task counts once it ran 5 s, and this does not apply.
+    type: int
+    default: 60
   backend_tls:
     description:
       - TLS between the edge and the web tasks, for clusters whose nodes cannot encrypt the overlay
@@ -207,7 +215,7 @@ options:
   wait_timeout:
     description:
       - Seconds to wait for a build, the release command, or the tasks to serve (a web task that has not
-        answered after 60 s fails the rollout sooner).
+        answered after O(boot_timeout) seconds fails the rollout sooner).
       - Also how long to wait for another run that is changing the app to finish.
     type: int
     default: 600
@@ -796,7 +804,8 @@ class App:
             wanted[process] = deploy.desired_service(
                 self.name, self.p["stack"], process, command, image, release, revision, replicas, self.p["size"],
                 env={}, health_path=self.p["health_check_path"] or None, domains=self.p["domains"],
-                secrets=env_store.references(self.variables), env_seq=env_store.head(self.variables), tls=tls)
+                secrets=env_store.references(self.variables), env_seq=env_store.head(self.variables), tls=tls,
+                boot_timeout=self.p["boot_timeout"])
         return wanted
 
     def backend_tls(self, web: dict | None) -> tuple[str, dict] | None:
@@ -1051,6 +1060,7 @@ def main():
             python_version=dict(type="str"),
             python_images=dict(type="dict"),
             health_check_path=dict(type="str", default="/"),
+            boot_timeout=dict(type="int", default=60),
             backend_tls=dict(type="bool", default=False),
             domains=dict(type="list", elements="str", default=[]),
             platform_domain=dict(type="str", default=""),
@@ -1085,6 +1095,9 @@ def main():
         module.fail_json(msg=f"qoddi_app: {', '.join(repr(d) for d in bad)} is not a valid domain name. Give host "
                              "names such as www.example.com: letters, digits and hyphens in dot-separated labels of "
                              "at most 63 characters, no scheme, port, path or wildcard.")
+    if not 1 <= p["boot_timeout"] <= 3600:
+        module.fail_json(msg=f"qoddi_app: boot_timeout {p['boot_timeout']} is out of range: give the seconds a new web "
+                             "task has to answer, from 1 to 3600 (default 60).")
     if p["health_check_path"] and (problem := label_rules.health_path_problem(p["health_check_path"])):
         module.fail_json(msg=f"qoddi_app: health_check_path {p['health_check_path']!r} {problem}. Give the path the "
                              "platform requests to check the web process, such as /healthz, or '' for no check.")

@@ -25,6 +25,10 @@ cleanup() (
   # The role makes bare mount points immutable.
   [ -d "$TEST_DIR" ] && find "$TEST_DIR" -xdev -type d -exec chattr -i {} + 2>/dev/null
   rm -rf "$TEST_DIR"
+  # The cgroups its engine made its containers in (files/engine.sh's --cgroup-parent), deepest first.
+  for cg in $(find /sys/fs/cgroup -mindepth 1 -maxdepth 2 -type d -name qoddi-test-enc); do
+    find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null
+  done
   if $made_fscrypt_conf; then rm -f /etc/fscrypt.conf; rm -rf /.fscrypt; fi
 )
 cleanup

@@ -159,6 +159,17 @@ def test_the_surge_serves_under_the_web_service_name_and_is_no_process():
     assert not spec["TaskTemplate"]["Networks"][0].get("Aliases")  # the original is untouched
 
 
+def test_the_boot_timeout_travels_in_a_label_only_when_it_is_not_herokus_60_s():
+    assert "org.qoddi.boot-timeout" not in deploy.service_spec(_desired())["Labels"]
+    assert "org.qoddi.boot-timeout" not in deploy.service_spec(_desired(boot_timeout=60))["Labels"]
+    spec = deploy.service_spec(_desired(boot_timeout=180))
+    assert spec["Labels"]["org.qoddi.boot-timeout"] == "180"
+    assert deploy._Watch("blog", "id", spec, 0.0).boot_timeout == 180
+    assert deploy._Watch("blog--next", "id", deploy.surge_spec(spec), 0.0).boot_timeout == 180  # the surge's too
+    assert deploy.boot_timeout_of(deploy.service_spec(_desired())) == 60
+    assert deploy.boot_timeout_of({"Labels": {"org.qoddi.boot-timeout": "x"}}) == 60
+
+
 def test_a_rollout_waits_for_every_replica_of_the_spec():
     # The SDK's ServiceMode spells the mode "replicated": the rollout's watch read one replica from it
     # and returned once the first task of three served (tasks on other nodes were still pulling).
