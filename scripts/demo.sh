@@ -8,5 +8,9 @@ cd "$(dirname "$0")/.."
 unset PYTHONDONTWRITEBYTECODE
 start=$(date +%s)
 # platform.yml is site.yml without its edge play: sample.yml runs the edge once its app is deployed.
-ansible-playbook -i inventories/local/hosts.yml playbooks/platform.yml playbooks/sample.yml "$@"
+# QODDI_DISK_ENCRYPTION=fscrypt puts the engine's data, the datastores' volumes and the platform's state
+# on encrypted storage first (a machine whose engine has no data yet: the role refuses to hide data).
+encryption=()
+[ -z "${QODDI_DISK_ENCRYPTION:-}" ] || encryption=(-e "qoddi_disk_encryption_backend=$QODDI_DISK_ENCRYPTION")
+ansible-playbook -i inventories/local/hosts.yml playbooks/platform.yml playbooks/sample.yml "${encryption[@]}" "$@"
 echo "qoddi: platform and sample app ready on this machine in $(( $(date +%s) - start )) s (inventory: inventories/local)."
