@@ -38,9 +38,11 @@ network by itself (a stack has no lifetime of its own: its next app makes it aga
 
 from __future__ import annotations
 
+import re
+
 import certificates
 
-from ansible_collections.qoddi.paas.plugins.module_utils._conventions import PREFIX
+from ansible_collections.qoddi.paas.plugins.module_utils._conventions import PREFIX, Label
 
 log = certificates.log
 RETRY = 15.0
@@ -74,13 +76,19 @@ for entry in $CONNECT; do
   node=${entry%%:*}; rest=${entry#*:}; net=${rest%%:*}; address=${rest#*:}
   [ "$node" = "$NODE" ] || continue
   # What the network says of the container (its own view: a failed connect blanks the container's).
-  mine=$(engine GET "/networks/$net" "" | tr -d '\n' | sed -n "s/.*\"$cid\":{\([^}]*\)}.*/\1/p")
+  network=$(engine GET "/networks/$net" "")
+  mine=$(printf '%s' "$network" | tr -d '\n' | sed -n "s/.*\"$cid\":{\([^}]*\)}.*/\1/p")
   if [ "$address" = - ]; then
-    # Not on it (or the node no longer has the network): nothing to leave.
-    [ -n "$mine" ] || { echo "was not on $net"; continue; }
+    # Each line names its node: the controller frees a node's address only where it left (or was never on).
+    case "$(status "$network")" in
+      200|404) ;;  # 404: this node no longer has the network
+      *) echo "could not ask about $net on node $NODE: $(printf '%s\n' "$network" | tail -n 1)" >&2
+         failed=1; continue ;;
+    esac
+    [ -n "$mine" ] || { echo "was not on $net on node $NODE"; continue; }
     answer=$(engine POST "/networks/$net/disconnect" "{\"Container\":\"$cid\",\"Force\":true}")
-    if [ "$(status "$answer")" = 200 ]; then echo "left $net"; continue; fi
-    echo "could not leave $net: $(printf '%s\n' "$answer" | tail -n 1)" >&2
+    if [ "$(status "$answer")" = 200 ]; then echo "left $net on node $NODE"; continue; fi
+    echo "could not leave $net on node $NODE: $(printf '%s\n' "$answer" | tail -n 1)" >&2
     failed=1; continue
   fi
   again=""
@@ -187,18 +195,21 @@ class EdgeNetworks:
                                           if (task["NodeID"], n) in placeholders}
         missing = {t["ID"]: wanted - self.connected[t["ID"]] for t in tasks if self.retry_at.get(t["ID"], 0) <= now}
         missing = {task: networks for task, networks in missing.items() if networks}
-        # The networks no web process is on any more, by node: its edge container leaves them (a node
-        # whose edge is not running has nothing to leave: its placeholders go at once).
+        # The networks no web process is on any more, by node: its edge container leaves them. A node
+        # that takes jobs and has no edge task has nothing to leave: its placeholders go at once. A node
+        # down or drained keeps them until it is back (its container may still hold the addresses).
         stale: dict[str, dict[str, str]] = {}
         nodes_of = {t["ID"]: t["NodeID"] for t in tasks}
+        without_edge = {n["ID"] for n in nodes if certificates.takes_jobs(n)} - {t["NodeID"] for t in edge_tasks}
         for (node, network), placeholder in placeholders.items():
             if network in wanted:
                 continue
             if node in nodes_of.values():
                 stale.setdefault(node, {})[network] = LEAVE
-            else:
-                self.client.api.remove_service(placeholder["ID"])
-        stale = {node: networks for node, networks in stale.items()
+            elif node in without_edge:
+                self.remove_placeholder(placeholder)
+        # At most PER_JOB a node (the job's log, which says what was left, keeps its last lines only).
+        stale = {node: dict(sorted(networks.items())[:PER_JOB]) for node, networks in stale.items()
                  if all(self.retry_at.get(t, 0) <= now for t, n in nodes_of.items() if n == node)}
         if not missing and not stale:
             return
@@ -230,21 +241,30 @@ class EdgeNetworks:
             if task["NodeID"] not in connect:
                 continue
             if task["NodeID"] in done:
-                joined = {n for n, a in connect[task["NodeID"]].items() if a != LEAVE}
-                self.connected[task["ID"]] = (self.connected[task["ID"]] | joined) - set(stale.get(task["NodeID"], ()))
+                self.connected[task["ID"]] |= {n for n, a in connect[task["NodeID"]].items() if a != LEAVE}
                 self.failures.pop(task["ID"], None)
                 self.retry_at.pop(task["ID"], None)
             else:
                 self.failed(task["ID"], now, "")
-        # Left: the placeholders go, which frees the addresses they held (and the network, of the edge).
-        for node in done & set(stale):
-            for network in stale[node]:
-                self.client.api.remove_service(placeholders[(node, network)]["ID"])
+        # Left: the placeholders go, which frees the addresses they held (and the network, of the edge),
+        # for each node and network the job's output says was left (a node whose joins failed still
+        # leaves), unless a web process came to the network meanwhile (the next tick's join keeps them).
+        if stale:
+            again = web_networks(self.client.api.services(filters={"label": f"{Label.PROCESS}=web"}), own)
+            left = [(node, network) for node, networks in stale.items() for network in networks
+                    if re.search(rf"(^|; )(left|was not on) {re.escape(network)} on node {re.escape(node)}(;|$)",
+                                 output)]
+            for node, network in left:
+                for task in tasks:
+                    if task["NodeID"] == node:
+                        self.connected[task["ID"]].discard(network)  # joined again at the next tick if wanted
+                if network not in again:
+                    self.remove_placeholder(placeholders[(node, network)])
+            if left:
+                log(f"edge: left the networks {', '.join(self.names(sorted({n for _node, n in left})))} (no web "
+                    f"process is on them any more) on {len({node for node, _n in left})} edge node(s): {output}")
         if done and "connected " in output:  # not when every container had them (a restarted controller's check)
             log(f"edge: joined the networks {', '.join(names)} on {len(done)} edge node(s): {output}")
-        if done & set(stale):
-            log(f"edge: left the networks {', '.join(self.names(leaving))} (no web process is on them any more) "
-                f"on {len(done & set(stale))} edge node(s): {output}")
         if done != set(connect):
             failed = [t for t in states if t["Status"]["State"] != "complete"]
             log(f"edge: could not join (or leave) the networks {', '.join(self.names(joining + leaving))} on "
@@ -286,6 +306,13 @@ class EdgeNetworks:
                     f"{UNALLOCATED_WARNING:g} s (a full subnet?): the edge on node {node} cannot join that stack, "
                     "whose apps answer 503 there")
         return held
+
+    def remove_placeholder(self, placeholder: dict) -> None:
+        try:
+            self.client.api.remove_service(placeholder["ID"])
+        except Exception as exc:
+            if getattr(exc, "status_code", None) != 404:  # gone already (by hand): nothing to do
+                raise
 
     def forget_placeholders(self, nodes: set[str]) -> dict[tuple[str, str], dict]:
         """The placeholders by (node, network); those of nodes no longer in the Swarm are removed."""

@@ -48,6 +48,7 @@ class Api:
         self.placeholders = {}  # name -> service
         self.given = {}  # network -> addresses given
         self.updates = 0
+        self.web = []
 
     def inspect_service(self, name):
         if name == certificates.EDGE:
@@ -75,6 +76,8 @@ class Api:
         self.updates += 1  # a placeholder updated would get new addresses on every network
 
     def services(self, filters):
+        if filters == {"label": "org.qoddi.process=web"}:
+            return self.web  # the web services, as the duty was last given them
         return list(self.placeholders.values())
 
     def remove_service(self, service_id):
@@ -102,8 +105,13 @@ def _duty(monkeypatch, results):
 
     def run_global_job(client, name, component, template, timeout):
         jobs.append(template)
-        return [{"NodeID": n, "Status": {"State": results.get(n, "complete")}} for n in ("n1", "n2")
-                if f"node.id!={n}" not in template["Placement"]["Constraints"]], "output"
+        states = [{"NodeID": n, "Status": {"State": results.get(n, "complete")}} for n in ("n1", "n2")
+                  if f"node.id!={n}" not in template["Placement"]["Constraints"]]
+        # What the script prints on the nodes whose task completed (a failed one printed its error).
+        done = {s["NodeID"] for s in states if s["Status"]["State"] == "complete"}
+        lines = [f"left {net} on node {node}" if address == "-" else f"connected {net} as {address}"
+                 for node, net, address in (e.split(":") for e in _env(template, "CONNECT").split(" ")) if node in done]
+        return states, "; ".join(lines)
 
     monkeypatch.setattr(certificates, "run_global_job", run_global_job)
     monkeypatch.setattr(certificates, "sweep_jobs", lambda *a: None)
@@ -117,6 +125,7 @@ class Duty(edge_networks.EdgeNetworks):
     """The duty as EdgeFollower.tick calls it: the nodes and the edge's tasks listed for it."""
 
     def tick(self, services, now):
+        self.client.api.web = services
         nodes = self.client.api.nodes()
         super().tick(services, nodes, certificates.edge_tasks(self.client, nodes), now)
 
@@ -272,6 +281,48 @@ def test_a_node_without_a_running_edge_loses_the_placeholders_of_networks_left(m
     assert _held(client) == {}
 
 
+def test_a_node_down_keeps_its_placeholders_until_it_is_back(monkeypatch):
+    client, duty, jobs = _duty(monkeypatch, {})
+    duty.tick([_web("stack-a")], 0)
+    client.api.down = {"n2"}  # its edge container may still hold the address
+    duty.tick([], 1)
+    assert sorted(_held(client)) == [("n2", "stack-a")]
+    client.api.down = set()
+    duty.tick([], 2)
+    assert _env(jobs[-1], "CONNECT") == "n2:stack-a:-" and _held(client) == {}
+
+
+def test_a_node_whose_join_fails_still_leaves(monkeypatch):
+    results = {}
+    client, duty, jobs = _duty(monkeypatch, results)
+    duty.tick([_web("stack-a")], 0)
+    results["n2"] = "failed"  # n2 cannot join stack-b, but it leaves stack-a (its output says so)
+    real = certificates.run_global_job
+
+    def partly(client_, name, component, template, timeout):
+        states, output = real(client_, name, component, template, timeout)
+        return states, output + "; left stack-a on node n2"
+    monkeypatch.setattr(certificates, "run_global_job", partly)
+    duty.tick([_web("stack-b")], 1)
+    assert sorted(_held(client)) == [("n1", "stack-b"), ("n2", "stack-b")]  # n2's stack-a address freed
+
+
+def test_a_network_a_web_process_came_back_to_during_the_job_keeps_its_addresses(monkeypatch):
+    client, duty, jobs = _duty(monkeypatch, {})
+    duty.tick([_web("stack-a"), _web("stack-b")], 0)
+    real = certificates.run_global_job
+
+    def meanwhile(client_, name, component, template, timeout):
+        client.api.web = [_web("stack-a"), _web("stack-b")]  # an app of stack-b deployed while the job ran
+        return real(client_, name, component, template, timeout)
+    monkeypatch.setattr(certificates, "run_global_job", meanwhile)
+    duty.tick([_web("stack-a")], 1)
+    assert sorted(_held(client)) == [("n1", "stack-a"), ("n1", "stack-b"), ("n2", "stack-a"), ("n2", "stack-b")]
+    monkeypatch.setattr(certificates, "run_global_job", real)
+    duty.tick([_web("stack-a"), _web("stack-b")], 2)  # joined again, with the same addresses
+    assert _env(jobs[-1], "CONNECT") == "n1:stack-b:10.0.b.2 n2:stack-b:10.0.b.3"
+
+
 def _script(tmp_path, answers, connect="n1:net-a:10.0.1.2 n2:net-a:10.0.1.3 n2:net-b:10.0.2.3"):
     """CONNECT_SCRIPT under sh, with a socat that answers each request from ``answers`` in turn."""
     bin_dir = tmp_path / "bin"
@@ -319,11 +370,19 @@ def test_the_script_leaves_a_network_the_container_is_on_and_says_so_of_one_it_i
     result = _script(tmp_path, [_network("c2", "10.0.1.3"), "HTTP/1.0 200 OK\r\n\r\n", _network()],
                      connect="n2:net-a:- n2:net-b:-")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["left net-a", "was not on net-b"]
+    assert result.stdout.splitlines() == ["left net-a on node n2", "was not on net-b on node n2"]
     request = (tmp_path / "request1").read_bytes().decode()
     assert request.startswith("POST /networks/net-a/disconnect HTTP/1.0\r\n")
     assert request.endswith('{"Container":"c2","Force":true}')
     assert not (tmp_path / "request3").exists()
+
+
+def test_the_script_does_not_take_an_engine_error_for_a_network_it_was_not_on(tmp_path):
+    result = _script(tmp_path, ['HTTP/1.0 500 Error\r\n\r\n{"message":"busy"}', _network()],
+                     connect="n2:net-a:- n2:net-b:-")
+    assert result.returncode == 1
+    assert "could not ask about net-a on node n2" in result.stderr and "busy" in result.stderr
+    assert result.stdout.splitlines() == ["was not on net-b on node n2"]
 
 
 def test_the_script_fails_when_the_engine_refuses(tmp_path):
