@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # What encryption at rest costs `make demo` on the embedded default, from a machine stripped of its
 # engine each time (bench/strip_machine.sh: DESTROYS this machine's containers, images and volumes):
-# `make demo` plain, then again (no change); stripped again, `QODDI_DISK_ENCRYPTION=fscrypt make demo`,
-# then again. Prints the four times, each run's PLAY RECAP line, and where Docker's data root is.
+# `make demo` plain; stripped again, `QODDI_DISK_ENCRYPTION=fscrypt make demo`, then again (no change).
+# Prints the three times, each run's PLAY RECAP line, and where Docker's data root is.
 # Logs in /tmp/qoddi-bench-demo-*.log. Requires QODDI_STRIP_THIS_MACHINE=yes (see strip_machine.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +20,6 @@ run() {
 echo "qoddi bench demo_encryption, $(date -u +%FT%TZ), $(nproc) cores"
 bench/strip_machine.sh
 run plain-fresh
-run plain-again
 bench/strip_machine.sh
 run fscrypt-fresh QODDI_DISK_ENCRYPTION=fscrypt
 run fscrypt-again QODDI_DISK_ENCRYPTION=fscrypt
