@@ -152,12 +152,14 @@ failure_digest() {
   for log in "$INTEGRATION_LOG" "$ROOT/tests/output/integration-rest.log" "$ENCRYPTION_LOG" "$CLUSTER_LOG" \
     "$SANITY_LOG"; do
     [ -s "$log" ] && [ "$log" -nt "$RUN_STARTED" ] || continue
-    lines=$(awk '
+    # Molecule's log frames each line ("  │ ") and colours it: both taken off first.
+    lines=$(LC_ALL=C awk '
       function show(line) { print substr(line, 1, 800) }
-      pending != "" { if ($0 !~ /^\.\.\.ignoring/) { show(task); show(pending) } pending = "" }
-      /^TASK \[/ { task = $0 }
-      /^(fatal|failed): \[/ { pending = $0 }
-      /^(ERROR|FATAL|FAILED)[: ]/ && !/^FAILED - RETRYING/ { show($0) }
+      { l = $0; gsub(/\033\[[0-9;]*m/, "", l); sub(/^ *(\342\224\202|\|) */, "", l) }
+      pending != "" { if (l !~ /^\.\.\.ignoring/) { show(task); show(pending) } pending = "" }
+      l ~ /^TASK \[/ { task = l }
+      l ~ /^(fatal|failed): \[/ { pending = l }
+      l ~ /^(\[?ERROR\]?|FATAL|FAILED)[: ]/ && l !~ /^FAILED - RETRYING/ { show(l) }
       END { if (pending != "") { show(task); show(pending) } }' "$log" | tail -n 40)
     [ -z "$lines" ] || printf '\n=== failed tasks in %s (the last 40 lines; a test of bad input fails on purpose)\n%s\n' \
       "$log" "$lines"

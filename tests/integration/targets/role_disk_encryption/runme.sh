@@ -26,7 +26,7 @@ cleanup() (
   [ -d "$TEST_DIR" ] && find "$TEST_DIR" -xdev -type d -exec chattr -i {} + 2>/dev/null
   rm -rf "$TEST_DIR"
   # The cgroups its engine made its containers in (files/engine.sh's --cgroup-parent), deepest first.
-  for cg in $(find /sys/fs/cgroup -mindepth 1 -maxdepth 2 -type d -name qoddi-test-enc); do
+  find /sys/fs/cgroup -mindepth 1 -maxdepth 2 -type d -name qoddi-test-enc | while read -r cg; do
     find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null
   done
   if $made_fscrypt_conf; then rm -f /etc/fscrypt.conf; rm -rf /.fscrypt; fi
