@@ -6,8 +6,9 @@
 Per app, the platform keeps on the manager that builds it (``state_dir``, by default
 /var/lib/qoddi/apps/<app>):
 
-- ``deploy_key`` / ``deploy_key.pub``: an ed25519 key made once; the user registers the public key
-  as a read-only deploy key at their Git host.
+- ``deploy_key`` / ``deploy_key.pub``: an ed25519 key made once, or the private key the user gives
+  (``source.deploy_key``, e.g. from an AWX credential); the user registers the public key as a
+  read-only deploy key at their Git host.
 - ``known_hosts``: the Git host's key, given by the user or learned at the first fetch, then
   pinned: a changed host key stops every later fetch.
 - ``repo.git``: a bare repository that fetches incrementally, so a redeploy moves only new objects.
@@ -50,18 +51,70 @@ def ensure_deploy_key(state_dir: str, app: str) -> tuple[str, bool]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    os.makedirs(state_dir, mode=0o700, exist_ok=True)
     key = Ed25519PrivateKey.generate()
     private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
                                 serialization.NoEncryption())
     public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
     line = f"{public.decode()} qoddi-deploy-{app}"
-    # Written with 0600 from the start: ssh refuses a private key others can read.
-    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    _write_key_pair(state_dir, private, line)
+    return line, True
+
+
+def _write_key_pair(state_dir: str, private: bytes, public_line: str) -> None:
+    os.makedirs(state_dir, mode=0o700, exist_ok=True)
+    private_path = os.path.join(state_dir, "deploy_key")
+    # A new file written with 0600 from the start, then renamed over the old: ssh refuses a private key
+    # others can read, and a reader never sees half a key.
+    tmp = private_path + ".new"
+    if os.path.lexists(tmp):
+        os.unlink(tmp)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(private)
-    with open(public_path, "w") as handle:
-        handle.write(line + "\n")
+    os.replace(tmp, private_path)
+    with open(private_path + ".pub", "w") as handle:
+        handle.write(public_line + "\n")
+
+
+def supplied_key_pair(private_text: str, app: str) -> tuple[bytes, str]:
+    """The file bytes and public line of a private key the user gives (OpenSSH or PEM, unencrypted)."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    data = private_text.strip().encode() + b"\n"
+    key = None
+    for load in (serialization.load_ssh_private_key, serialization.load_pem_private_key):
+        try:
+            key = load(data, password=None)
+            break
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            continue
+    if not isinstance(key, (ed25519.Ed25519PrivateKey, rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
+        # Never the text itself in the message: it is a secret, and may be one pasted in the wrong field.
+        raise SourceError(
+            "source.deploy_key is not an unencrypted SSH private key (ed25519, ECDSA or RSA, in OpenSSH or PEM "
+            "form, as ssh-keygen writes it): nothing was changed. Give the private key's whole text, or leave the "
+            "option out and the platform makes a key (returned as deploy_key) for you to register.")
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    return data, f"{public.decode()} qoddi-deploy-{app}"
+
+
+def supplied_key_differs(state_dir: str, private: bytes) -> bool:
+    """Whether the app's stored deploy key is not the one the user gives."""
+    try:
+        with open(os.path.join(state_dir, "deploy_key"), "rb") as handle:
+            return handle.read() != private
+    except FileNotFoundError:
+        return True
+
+
+def install_deploy_key(state_dir: str, app: str, private_text: str) -> tuple[str, bool]:
+    """Keep the user's private key as the app's deploy key; returns (public key line, changed)."""
+    private, line = supplied_key_pair(private_text, app)
+    if not supplied_key_differs(state_dir, private):
+        return line, False
+    _write_key_pair(state_dir, private, line)
     return line, True
 
 

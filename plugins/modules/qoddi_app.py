@@ -86,7 +86,16 @@ options:
         description:
           - SSH URL of a Git repository (C(git@host:owner/repo.git) or C(ssh://git@host:port/owner/repo.git)).
           - The first run makes the app's deploy key and returns it as RV(deploy_key); register it at the
-            Git host (read-only) before the fetch can succeed.
+            Git host (read-only) before the fetch can succeed. Or give a key already registered in
+            O(source.deploy_key).
+        type: str
+      deploy_key:
+        description:
+          - The private SSH key (ed25519, ECDSA or RSA, unencrypted, OpenSSH or PEM text) to fetch with, for a
+            key already registered at the Git host, e.g. from an AWX credential or Ansible Vault. It replaces
+            the app's stored deploy key (the task reports a change) and RV(deploy_key) returns its public half.
+          - Without it the app keeps the key it has, or gets a new one at its first Git fetch.
+          - Never logged nor returned.
         type: str
       ref:
         description: Branch, tag or commit to deploy.
@@ -418,7 +427,10 @@ from ansible_collections.qoddi.paas.plugins.module_utils._source import (
     ensure_deploy_key,
     export_git,
     fetch_git,
+    install_deploy_key,
     path_revision,
+    supplied_key_differs,
+    supplied_key_pair,
 )
 
 IMAGE_REPO = "qoddi-app"
@@ -483,6 +495,7 @@ class App:
         self.variables = env_store.versions(self.client, self.name).get(self.name, [])
         self._values = None  # (version, their values), once read (build_env)
         self.deciding = False
+        self.key_installed = False  # this run replaced the app's deploy key with source.deploy_key
         self.result = self.fresh_result()
 
     def fresh_result(self) -> dict:
@@ -535,15 +548,34 @@ class App:
                 return path_revision(src["path"])
             if not HAS_CRYPTOGRAPHY:
                 self.module.fail_json(msg=missing_required_lib("cryptography"))
-            if self.module.check_mode and not os.path.exists(os.path.join(self.state_dir, "deploy_key")):
-                self.result["reason"] = "would create the app's deploy key and fetch the source"
-                return "unknown"
+            if src.get("deploy_key"):
+                public_key = self.supplied_deploy_key(src["deploy_key"])
+                if public_key is None:
+                    return "unknown"
+            else:
+                if self.module.check_mode and not os.path.exists(os.path.join(self.state_dir, "deploy_key")):
+                    self.result["reason"] = "would create the app's deploy key and fetch the source"
+                    return "unknown"
+                public_key = ensure_deploy_key(self.state_dir, self.name)[0]
             # Known before the fetch, so a fetch refused for the unregistered key still returns it.
-            public_key = self.result["deploy_key"] = ensure_deploy_key(self.state_dir, self.name)[0]
+            self.result["deploy_key"] = public_key
             return fetch_git(self.module.run_command, self.state_dir, public_key, src["git"], src["ref"],
                              src.get("host_key") or "")
         except SourceError as exc:
             self.fail(str(exc))
+
+    def supplied_deploy_key(self, private_text: str):
+        """The public half of the user's key, kept as the app's deploy key (None in check mode when
+        it would replace the stored key: the fetch needs the key in place)."""
+        private, public_key = supplied_key_pair(private_text, self.name)
+        if not supplied_key_differs(self.state_dir, private):
+            return public_key
+        if self.module.check_mode:
+            self.result.update(deploy_key=public_key, reason="would install the given deploy key and fetch the source")
+            return None
+        install_deploy_key(self.state_dir, self.name, private_text)
+        self.key_installed = True
+        return public_key
 
     def export(self, revision: str, dest: str) -> None:
         src = self.p["source"]
@@ -956,6 +988,8 @@ class App:
             self._forget(old["image"])
 
     def _finish(self, before, after, reason, changed):
+        if self.key_installed and not changed:
+            changed, reason = True, "deploy key replaced (source.deploy_key)"
         if changed and self.deciding:
             raise NeedsChange()
         self.result["changed"] = changed
@@ -1052,6 +1086,7 @@ def main():
                 git=dict(type="str"),
                 ref=dict(type="str", default="main"),
                 host_key=dict(type="str", no_log=False),
+                deploy_key=dict(type="str", no_log=True),
                 path=dict(type="path"),
             )),
             replicas=dict(type="int", default=1),

@@ -156,3 +156,60 @@ def test_a_git_commit_with_a_link_out_is_refused_after_extraction(tmp_path):
     dest.mkdir()
     with pytest.raises((SourceError, tarfile.FilterError) if hasattr(tarfile, "FilterError") else SourceError):
         _source.export_git(lambda *a, **k: (0, buffer.getvalue(), b""), str(tmp_path), "a" * 40, str(dest))
+
+
+def _key_text(kind: str, fmt: str) -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    key = {"ed25519": ed25519.Ed25519PrivateKey.generate, "rsa": lambda: rsa.generate_private_key(65537, 2048),
+           "ecdsa": lambda: ec.generate_private_key(ec.SECP256R1())}[kind]()
+    form = {"openssh": serialization.PrivateFormat.OpenSSH, "pem": serialization.PrivateFormat.PKCS8}[fmt]
+    return key.private_bytes(serialization.Encoding.PEM, form, serialization.NoEncryption()).decode()
+
+
+@pytest.mark.parametrize("kind,fmt", [("ed25519", "openssh"), ("rsa", "openssh"), ("ecdsa", "pem"), ("rsa", "pem")])
+def test_a_given_deploy_key_is_kept_0600_and_its_public_half_returned(tmp_path, kind, fmt):
+    text = _key_text(kind, fmt)
+    state = tmp_path / "app"
+    line, changed = _source.install_deploy_key(str(state), "blog", "\n" + text + "\n\n")
+    assert changed and line.endswith(" qoddi-deploy-blog")
+    assert line.split()[0] == {"ed25519": "ssh-ed25519", "rsa": "ssh-rsa", "ecdsa": "ecdsa-sha2-nistp256"}[kind]
+    assert (state / "deploy_key").stat().st_mode & 0o777 == 0o600
+    assert (state / "deploy_key").read_text() == text.strip() + "\n"
+    assert (state / "deploy_key.pub").read_text() == line + "\n"
+    # The same key again (other surrounding blank lines) changes nothing; the app's key is now this one.
+    assert _source.install_deploy_key(str(state), "blog", text.strip()) == (line, False)
+    assert _source.ensure_deploy_key(str(state), "blog") == (line, False)
+
+
+def test_a_given_deploy_key_replaces_a_made_one(tmp_path):
+    made, _ = _source.ensure_deploy_key(str(tmp_path), "blog")
+    given, changed = _source.install_deploy_key(str(tmp_path), "blog", _key_text("ed25519", "openssh"))
+    assert changed and given != made
+    assert (tmp_path / "deploy_key.pub").read_text().strip() == given
+
+
+NOT_KEYS = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBZrnZr0kRK2OTs1dPtn1jXqIUD1tNSqW1nGp7yWZdbm",  # a public key
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nbm90IGEga2V5\n-----END OPENSSH PRIVATE KEY-----",
+            "hunter2-secret-value"]
+
+
+@pytest.mark.parametrize("text", NOT_KEYS)
+def test_what_is_not_a_private_key_is_refused_without_showing_it(tmp_path, text):
+    with pytest.raises(SourceError) as exc:
+        _source.install_deploy_key(str(tmp_path), "blog", text)
+    assert "not an unencrypted SSH private key" in str(exc.value)
+    assert text[:20] not in str(exc.value) and "hunter2" not in str(exc.value)
+    assert not (tmp_path / "deploy_key").exists()
+
+
+def test_a_passphrase_protected_key_is_refused(tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    text = ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"passphrase")).decode()
+    with pytest.raises(SourceError, match="unencrypted"):
+        _source.install_deploy_key(str(tmp_path), "blog", text)
