@@ -4,6 +4,7 @@
 # and a quick loop for contributors:
 #   make check  - lint, sanity and unit tests only (a few minutes, no Docker needed)
 #   make cluster - the platform and the sample on three brand-new Docker-in-Docker nodes
+#   make ee      - an execution environment image for AWX (docs/awx.md)
 SHELL := /bin/bash
 VENV  ?= .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
@@ -11,7 +12,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # Some machines set this globally; Ansible then recompiles its own code on every run (seconds each).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: demo test check unit sanity lint integration molecule cluster bench venv clean
+.PHONY: demo test check unit sanity lint integration molecule cluster bench ee venv clean
 
 venv:
 	@scripts/venv.sh
@@ -45,6 +46,13 @@ cluster: venv
 
 bench: venv
 	@bench/site_rerun.sh
+
+# An execution environment for AWX (docs/awx.md): the collection's tarball, then ansible-builder with Docker.
+ee: venv
+	@rm -rf .build/ee && ansible-galaxy collection build --output-path .build/ee . && \
+	  cp .build/ee/qoddi-paas-*.tar.gz .build/ee/qoddi-paas.tar.gz && \
+	  ansible-builder build --container-runtime docker -f execution-environment.yml -c .build/ee/context \
+	    -t qoddi-paas-ee:$$(sed -n 's/^version: *//p' galaxy.yml)
 
 clean:
 	rm -rf .build tests/output
