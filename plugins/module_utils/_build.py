@@ -74,10 +74,32 @@ def context_tar(root: str, extra: dict[str, bytes | tuple[bytes, int]], prefix: 
     return buffer
 
 
+class _Log(list):
+    """A build's log lines, each also handed to ``on_line`` as it comes (a build's live progress)."""
+
+    def __init__(self, on_line=None):
+        super().__init__()
+        self.on_line = on_line
+
+    def append(self, line: str) -> None:
+        super().append(line)
+        if self.on_line:
+            self.on_line(line)
+
+    def extend(self, lines) -> None:
+        for line in lines:
+            self.append(line)
+
+    def __iadd__(self, lines):
+        self.extend(lines)
+        return self
+
+
 def build_image(client, context: io.BytesIO, tag: str, dockerfile: str = "Dockerfile",
-                labels: dict[str, str] | None = None, timeout: int = 3600) -> tuple[str, list[str]]:
-    """Build ``context`` as ``tag``; return (image id, log lines). Raises BuildError."""
-    log: list[str] = []
+                labels: dict[str, str] | None = None, timeout: int = 3600, on_line=None) -> tuple[str, list[str]]:
+    """Build ``context`` as ``tag``; return (image id, log lines). Raises BuildError. ``on_line``, when
+    given, gets each line of the log as the builder sends it."""
+    log = _Log(on_line)
     image_id = None
     api = client.api
     previous_timeout = api.timeout
@@ -102,7 +124,7 @@ def build_image(client, context: io.BytesIO, tag: str, dockerfile: str = "Docker
         api.timeout = previous_timeout
     if not image_id:
         image_id = client.images.get(tag).id
-    return image_id, log
+    return image_id, list(log)
 
 
 def tail(log: list[str], lines: int = LOG_TAIL) -> list[str]:
@@ -118,7 +140,7 @@ def cache_summary(log: list[str]) -> dict[str, int]:
 
 def run_hooks(client, image: str, script: str, env: dict[str, str], repository: str, tag: str,
               timeout: int = 3600, labels: dict[str, str] | None = None,
-              what: str = "the build hooks", finish=None) -> tuple[str, list[str]]:
+              what: str = "the build hooks", finish=None, on_line=None) -> tuple[str, list[str]]:
     """Run ``script`` in a container of ``image`` with ``env``; commit the result as repository:tag.
 
     Returns (image id, log lines); raises BuildError. The classic builder has no secret mounts, so
@@ -129,7 +151,8 @@ def run_hooks(client, image: str, script: str, env: dict[str, str], repository: 
     not the container's, whose command only keeps it alive for the exec, plus ``labels``. The same
     way installs the dependencies from an index whose URL holds credentials (``what`` names the step).
     ``finish(log, changes)``, when given, returns more labels from the log and the container's
-    changes (`docker diff`) before the commit, and may take lines out of the log.
+    changes (`docker diff`) before the commit, and may take lines out of the log. ``on_line`` gets each
+    line as it comes.
     """
     api = client.api
     config = api.inspect_image(image)["Config"]
@@ -138,7 +161,7 @@ def run_hooks(client, image: str, script: str, env: dict[str, str], repository: 
     api.timeout = timeout
     container = api.create_container(image, command=["sleep", str(timeout)],
                                      name=f"qoddi-build-hooks-{uuid.uuid4().hex[:12]}")["Id"]
-    log: list[str] = []
+    log = _Log(on_line)
     try:
         api.start(container)
         exec_id = api.exec_create(container, ["bash", "-c", script], environment=[f"{k}={v}" for k, v in env.items()],
@@ -159,7 +182,7 @@ def run_hooks(client, image: str, script: str, env: dict[str, str], repository: 
     finally:
         api.remove_container(container, force=True)
         api.timeout = previous_timeout
-    return committed, log
+    return committed, list(log)
 
 
 def copy_paths(client, image: str, source_image: str, paths: list[str], repository: str, tag: str,

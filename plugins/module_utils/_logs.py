@@ -63,10 +63,10 @@ def entries(raw_lines: list[str], stream: str, facts: dict[str, dict]) -> list[d
     return out
 
 
-def release_entries(kept: list[dict]) -> list[dict]:
-    """The lines of the kept release logs (module_utils/_release_log.py), each stamped with the time its
-    release command ended (the order of the lines is kept: the merge's sort is stable)."""
-    return [{"time": sort_key(log["time"]) + "Z", "stream": "stdout", "message": line, "process": "release",
+def kept_entries(kept: list[dict], process: str = "release") -> list[dict]:
+    """The lines of the kept release (or build) logs (module_utils/_release_log.py), each stamped with the
+    time its command or build ended (the order of the lines is kept: the merge's sort is stable)."""
+    return [{"time": sort_key(log["time"]) + "Z", "stream": "stdout", "message": line, "process": process,
              "replica": 0, "node": log.get("node", ""), "release": log.get("release"),
              "task_state": "complete" if log.get("ok") else "failed"}
             for log in kept for line in log.get("lines", [])]

@@ -1,7 +1,8 @@
 # Copyright (c) qoddi.paas contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The newest release command's output of each app, kept for qoddi_logs (Heroku's ``release`` lines).
+"""The newest release command's output of each app, kept for qoddi_logs (Heroku's ``release`` lines),
+and the same way the newest build's whole log (qoddi_logs' ``build`` lines).
 
 A release command runs beside a task, in a container the engine removes as soon as it stops, or as a
 Swarm job, removed once over: its output would go with it. qoddi_app and the controller keep its last
@@ -22,16 +23,19 @@ import uuid
 from ansible_collections.qoddi.paas.plugins.module_utils._conventions import Label
 
 KIND = "release-log"
+# The newest build's whole log, kept the same way (qoddi_logs' process build).
+BUILD_KIND = "build-log"
 MAX_LINES = 200
+MAX_LINES_OF = {KIND: MAX_LINES, BUILD_KIND: 5000}
 MAX_LINE = 2000  # characters of one line kept
 MAX_BYTES = 400_000  # below Swarm's 500 KB for a config, whatever the characters' UTF-8 length
 
 
-def keep(client, app: str, release: int, lines: list[str], ok: bool, node: str) -> str:
-    """Keep ``lines`` as the app's newest release log; the older ones go. What went wrong ('' when
+def keep(client, app: str, release: int, lines: list[str], ok: bool, node: str, kind: str = KIND) -> str:
+    """Keep ``lines`` as the app's newest release (or build) log; the older ones go. What went wrong ('' when
     nothing did), for a warning: the log is a courtesy, which must not fail the release's run."""
     try:
-        kept = [line[:MAX_LINE] for line in lines[-MAX_LINES:]]
+        kept = [line[:MAX_LINE] for line in lines[-MAX_LINES_OF[kind]:]]
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         while True:
             body = json.dumps({"release": release, "ok": ok, "node": node, "time": stamp, "lines": kept},
@@ -39,9 +43,9 @@ def keep(client, app: str, release: int, lines: list[str], ok: bool, node: str) 
             if len(body) <= MAX_BYTES or not kept:
                 break
             kept = kept[len(kept) // 4 or 1:]  # the oldest lines go first
-        older = found(client, app)
-        client.api.create_config(f"{app}--release-log-{release}-{uuid.uuid4().hex[:6]}", body,
-                                 labels={Label.APP: app, Label.JOB: KIND, Label.RELEASE: str(release)})
+        older = found(client, app, kind)
+        client.api.create_config(f"{app}--{kind}-{release}-{uuid.uuid4().hex[:6]}", body,
+                                 labels={Label.APP: app, Label.JOB: kind, Label.RELEASE: str(release)})
         for config in older:
             client.api.remove_config(config["ID"])
     except Exception as exc:  # noqa: BLE001 - see above
@@ -49,14 +53,14 @@ def keep(client, app: str, release: int, lines: list[str], ok: bool, node: str) 
     return ""
 
 
-def found(client, app: str) -> list[dict]:
-    return client.api.configs(filters={"label": [f"{Label.APP}={app}", f"{Label.JOB}={KIND}"]})
+def found(client, app: str, kind: str = KIND) -> list[dict]:
+    return client.api.configs(filters={"label": [f"{Label.APP}={app}", f"{Label.JOB}={kind}"]})
 
 
-def read(client, app: str) -> list[dict]:
-    """The app's kept release logs (normally one): release, ok, node, time (when it ended), lines."""
+def read(client, app: str, kind: str = KIND) -> list[dict]:
+    """The app's kept release (or build) logs (normally one): release, ok, node, time (when it ended), lines."""
     logs = []
-    for config in found(client, app):
+    for config in found(client, app, kind):
         data = config["Spec"].get("Data") or client.api.inspect_config(config["ID"])["Spec"].get("Data", "")
         try:
             logs.append(json.loads(base64.b64decode(data)))
@@ -67,7 +71,7 @@ def read(client, app: str) -> list[dict]:
 
 def remove(client, app: str) -> None:
     """When the app goes."""
-    for config in found(client, app):
+    for config in found(client, app, KIND) + found(client, app, BUILD_KIND):
         try:
             client.api.remove_config(config["ID"])
         except Exception:  # noqa: BLE001, S110 - gone meanwhile

@@ -229,7 +229,10 @@ options:
     type: int
     default: 600
   state_dir:
-    description: Where the node keeps each app's deploy key and Git cache.
+    description:
+      - Where the node keeps each app's deploy key and Git cache, and the running build's log as it comes
+        (C(<state_dir>/<name>/build.log), for C(tail -f)); M(qoddi.paas.qoddi_logs) shows the newest build's
+        whole log once it ended (process V(build)).
     type: path
     default: /var/lib/qoddi/apps
 notes:
@@ -434,6 +437,8 @@ from ansible_collections.qoddi.paas.plugins.module_utils._source import (
 )
 
 IMAGE_REPO = "qoddi-app"
+# The running build's log, in the app's state directory (progress).
+BUILD_PROGRESS = "build.log"
 # Dependencies installed from an index whose URL holds credentials (App.dependencies), per app.
 DEPS_REPO = "qoddi-deps"
 
@@ -496,6 +501,7 @@ class App:
         self._values = None  # (version, their values), once read (build_env)
         self.deciding = False
         self.key_installed = False  # this run replaced the app's deploy key with source.deploy_key
+        self.on_line = None  # where a build's steps write their log lines as they come (progress)
         self.result = self.fresh_result()
 
     def fresh_result(self) -> dict:
@@ -629,8 +635,32 @@ class App:
             if pair is None:
                 self.result["python_image"] = {"version": spec.python_version, "how": "to be provided"}
 
+    @contextlib.contextmanager
+    def progress(self):
+        """The build's log as it comes, line by line, in <state_dir>/build.log (0600, made again at each
+        build): ``tail -f`` on the manager, and the progress lines the action shows while the module runs
+        (plugins/action/qoddi_app.py). Yields the function each builder step hands its lines to."""
+        os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
+        path = os.path.join(self.state_dir, BUILD_PROGRESS)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # never through a link someone left in its place
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as handle:
+            def on_line(line: str) -> None:
+                handle.write(line + "\n")
+                handle.flush()
+            yield on_line
+
+    def keep_build_log(self, release: int, log: list[str], ok: bool) -> None:
+        """The whole build log, for qoddi_logs (process build) once this run is over."""
+        problem = release_log.keep(self.client, self.name, release, log or [], ok, self.client.info()["Name"],
+                                   kind=release_log.BUILD_KIND)
+        if problem:
+            self.module.warn(problem)
+
     def build(self, revision: str, release: int) -> tuple[str, str, dict[str, str]]:
-        with self.exported(revision, "build") as workdir:
+        with self.exported(revision, "build") as workdir, self.progress() as on_line:
+            self.on_line = on_line
             spec, pair = self.python_for(workdir)
             if pair is None:
                 pair = self.provide_python(spec)
@@ -664,15 +694,18 @@ class App:
                     image_id, build_log = build_image(self.client, context_tar(workdir, extra, prefix=APP_PREFIX),
                                                       None if with_hooks else tag, dockerfile=".qoddi/Dockerfile",
                                                       labels=None if with_hooks else labels,
-                                                      timeout=self.p["wait_timeout"])
+                                                      timeout=self.p["wait_timeout"], on_line=on_line)
                 log += build_log
                 if with_hooks:
                     with self.timed("build_hooks"):
                         image_id, hooks_log = self.run_hooks(spec, image_id, tag, pair["build"], labels, workdir)
                     log += hooks_log
             except BuildError as exc:
-                self.fail(f"{exc}. The running release is unchanged. Last lines of the build log:\n"
-                          + "\n".join(tail(exc.log)), build_log=tail(exc.log))
+                self.keep_build_log(release, exc.log, False)
+                self.fail(f"{exc}. The running release is unchanged. Last lines of the build log (all of it: "
+                          f"qoddi.paas.qoddi_logs with processes [build]):\n" + "\n".join(tail(exc.log)),
+                          build_log=tail(exc.log))
+            self.keep_build_log(release, log, True)
             self.result["build_log"] = tail(log)
             self.result["build_cache"] = cache_summary(log)
             self.result["built"] = True
@@ -758,7 +791,7 @@ class App:
         context = {**extra, ".qoddi/Dockerfile": dependencies_dockerfile(spec, builder, ca_bundle=ca_bundle).encode()}
         base, log = build_image(self.client, context_tar(workdir, context, prefix=APP_PREFIX), None,
                                 dockerfile=".qoddi/Dockerfile",
-                                timeout=self.p["wait_timeout"])
+                                timeout=self.p["wait_timeout"], on_line=self.on_line)
         repository = f"{DEPS_REPO}/{self.name}"
         key = hashlib.sha256(f"{base}\n{without_credentials(index)}".encode()).hexdigest()[:16]
         image = f"{repository}:{key}"
@@ -769,7 +802,7 @@ class App:
             # (pyimages.present) would take it for the newest builder of its Python.
             unused, install_log = run_hooks(self.client, base, INSTALL_SCRIPT, {"PIP_INDEX_URL": index}, repository,
                                             key, timeout=self.p["wait_timeout"], what="pip install",
-                                            labels={Label.IMAGE: "deps", Label.APP: self.name})
+                                            labels={Label.IMAGE: "deps", Label.APP: self.name}, on_line=self.on_line)
         except BuildError as exc:
             raise BuildError(str(exc), log + exc.log) from None
         # The app's earlier dependency images: no build starts from them any more.
@@ -818,7 +851,7 @@ class App:
 
             env = {"PYTHONDONTWRITEBYTECODE": "1", **self.build_env(reader_image)}
             return run_hooks(self.client, built, script, env, repository, release_tag,
-                             timeout=self.p["wait_timeout"], labels=labels, finish=finish)
+                             timeout=self.p["wait_timeout"], labels=labels, finish=finish, on_line=self.on_line)
         except BaseException:
             # The image without the hooks' files has no tag: nothing else would ever remove it.
             with contextlib.suppress(DockerException):
@@ -1003,7 +1036,8 @@ class App:
         history = releases(self.client, self.name)
         has_state = os.path.isdir(self.state_dir)
         deps = self.client.api.images(name=f"{DEPS_REPO}/{self.name}", quiet=True)
-        logs = release_log.found(self.client, self.name)
+        logs = release_log.found(self.client, self.name) + release_log.found(self.client, self.name,
+                                                                                  release_log.BUILD_KIND)
         if not current and not history and not has_state and not self.variables and not deps and not logs:
             self.module.exit_json(**self.result)
         self.result.update(changed=True, reason="removed")

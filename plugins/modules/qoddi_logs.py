@@ -51,8 +51,8 @@ options:
     type: str
   processes:
     description:
-      - Only these process types (V(web), V(worker), ..., and V(release) for the release command's output).
-        By default every one.
+      - Only these process types (V(web), V(worker), ..., V(release) for the newest release command's output,
+        V(build) for the newest build's whole log). By default every process type and V(release).
     type: list
     elements: str
   release:
@@ -178,12 +178,13 @@ def main():
         services = deploy.current_services(client, p["name"])
         if not services:
             module.fail_json(msg=f"qoddi_logs: there is no app '{p['name']}' (no services). Check the name.")
+        # The build's lines only when asked for, as Heroku shows a build's output apart from the app's logs.
         wanted = set(p["processes"] or [*services, "release"])
-        unknown = wanted - set(services) - {"release"}
+        unknown = wanted - set(services) - {"release", "build"}
         if unknown:
             module.fail_json(msg=f"qoddi_logs {p['name']}: it has no {', '.join(sorted(unknown))} process; its "
                                  f"processes are {', '.join(sorted(services))}.")
-        chosen = [services[name] for name in sorted(wanted) if name != "release"]
+        chosen = [services[name] for name in sorted(wanted) if name not in ("release", "build")]
         # The app's release jobs still listed (a running one, one a run left) are part of its story.
         if "release" in wanted:
             chosen += deploy.release_jobs(client, p["name"])
@@ -195,10 +196,11 @@ def main():
             if p["release"] is not None:
                 entries = [e for e in entries if e["release"] == p["release"]]
             groups.append(entries)
-        if "release" in wanted:
-            kept = logs.release_entries(release_log.read(client, p["name"]))
-            groups.append([e for e in kept if (p["release"] is None or e["release"] == p["release"])
-                           and e["time"] >= since_text(since)])
+        for kind, process in ((release_log.KIND, "release"), (release_log.BUILD_KIND, "build")):
+            if process in wanted:
+                kept = logs.kept_entries(release_log.read(client, p["name"], kind), process)
+                groups.append([e for e in kept if (p["release"] is None or e["release"] == p["release"])
+                               and e["time"] >= since_text(since)])
         result = logs.merged(groups, p["lines"])
     except DockerException as exc:
         module.fail_json(msg=f"qoddi_logs {p['name']}: the Docker engine refused an operation: {exc}")

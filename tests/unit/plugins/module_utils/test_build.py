@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 from __future__ import annotations
 
+from ansible_collections.qoddi.paas.plugins.module_utils import _build
 from ansible_collections.qoddi.paas.plugins.module_utils._build import cache_summary
 
 
@@ -27,3 +28,12 @@ def test_context_puts_the_app_under_its_prefix_and_leaves_its_qoddi_out(tmp_path
         dockerfile = tar.extractfile(".qoddi/Dockerfile").read()
     assert names == [".qoddi/Dockerfile", "app/counter/views.py", "app/sub/.qoddi"]
     assert dockerfile == b"FROM ok\n"
+
+
+def test_the_log_hands_each_line_on_as_it_comes():
+    seen = []
+    log = _build._Log(seen.append)
+    log.append("Step 1/3")
+    log.extend(["a", "b"])
+    log += ["c"]  # list's += is extend: every way a step adds lines reaches the progress
+    assert seen == ["Step 1/3", "a", "b", "c"] and log == seen

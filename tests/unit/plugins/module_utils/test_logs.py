@@ -58,7 +58,7 @@ def test_since_that_is_neither_is_refused():
 def test_a_kept_release_log_reads_as_the_release_process_in_its_order():
     kept = [{"release": 8, "ok": False, "node": "node-1", "time": "2026-11-30T10:00:01.250000Z",
              "lines": ["Running migrations:", "django.db.utils.OperationalError: boom"]}]
-    entries = logs.release_entries(kept)
+    entries = logs.kept_entries(kept)
     assert [e["message"] for e in entries] == ["Running migrations:", "django.db.utils.OperationalError: boom"]
     assert entries[0] == {"time": "2026-11-30T10:00:01.250000000Z", "stream": "stdout",
                           "message": "Running migrations:", "process": "release", "replica": 0, "node": "node-1",

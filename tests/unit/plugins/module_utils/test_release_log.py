@@ -70,3 +70,19 @@ def test_a_log_of_wide_characters_is_cut_to_what_swarm_takes():
     assert len(configs) == 1 and len(base64.b64decode(configs[0]["Spec"]["Data"])) <= release_log.MAX_BYTES
     (kept,) = release_log.read(client, "blog")
     assert 0 < len(kept["lines"]) < release_log.MAX_LINES
+
+
+def test_the_build_log_is_kept_beside_the_release_log_and_longer():
+    client = Client()
+    app = "a" * 30  # the longest app name still makes a config name Swarm takes
+    release_log.keep(client, app, 7, ["migrated"], True, "node-1")
+    build = [f"Step {n}" for n in range(6000)]
+    assert release_log.keep(client, app, 7, build, False, "node-1", kind=release_log.BUILD_KIND) == ""
+    assert release_log.keep(client, app, 8, build, True, "node-1", kind=release_log.BUILD_KIND) == ""
+    [kept_build] = release_log.read(client, app, release_log.BUILD_KIND)
+    [kept_release] = release_log.read(client, app)
+    assert kept_release["lines"] == ["migrated"]
+    assert kept_build["release"] == 8 and kept_build["ok"]
+    assert kept_build["lines"] == build[-release_log.MAX_LINES_OF[release_log.BUILD_KIND]:]
+    release_log.remove(client, app)
+    assert not client.api.configs_by_id
