@@ -32,7 +32,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 
 stamp="$VENV/.requirements.sha256"
-want=$(cat requirements.txt requirements-test.txt constraints.txt | sha256sum | cut -d' ' -f1)
+want=$(cat requirements.txt meta/ee-requirements.txt requirements-test.txt constraints.txt | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "qoddi: installing Python requirements into $VENV"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c constraints.txt uv
