@@ -10,7 +10,7 @@ module: qoddi_app_follow
 short_description: Show a running qoddi_app build's log as it comes, then return the run's result
 version_added: 0.1.0
 description:
-  - Follows a M(qoddi.paas.qoddi_app) task started with C(async) and C(poll: 0) - a first build can take
+  - Follows a M(qoddi.paas.qoddi_app) task started with C(async) and C(poll=0) - a first build can take
     minutes, during which a plain task shows nothing (an AWX job page stays silent). Every few seconds it
     prints the build's new log lines (what the module writes to C(<state_dir>/<name>/build.log) on the
     node), until the run ends.
