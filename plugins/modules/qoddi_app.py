@@ -1036,8 +1036,8 @@ class App:
         history = releases(self.client, self.name)
         has_state = os.path.isdir(self.state_dir)
         deps = self.client.api.images(name=f"{DEPS_REPO}/{self.name}", quiet=True)
-        logs = release_log.found(self.client, self.name) + release_log.found(self.client, self.name,
-                                                                                  release_log.BUILD_KIND)
+        logs = [*release_log.found(self.client, self.name),
+                *release_log.found(self.client, self.name, release_log.BUILD_KIND)]
         if not current and not history and not has_state and not self.variables and not deps and not logs:
             self.module.exit_json(**self.result)
         self.result.update(changed=True, reason="removed")

@@ -184,7 +184,7 @@ def test_a_given_deploy_key_is_kept_0600_and_its_public_half_returned(tmp_path, 
 
 
 def test_a_given_deploy_key_replaces_a_made_one(tmp_path):
-    made, _ = _source.ensure_deploy_key(str(tmp_path), "blog")
+    made = _source.ensure_deploy_key(str(tmp_path), "blog")[0]
     given, changed = _source.install_deploy_key(str(tmp_path), "blog", _key_text("ed25519", "openssh"))
     assert changed and given != made
     assert (tmp_path / "deploy_key.pub").read_text().strip() == given
