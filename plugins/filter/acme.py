@@ -17,6 +17,8 @@ import json
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.qoddi.paas.plugins.module_utils import _renewal as renewal
+
 try:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -88,7 +90,8 @@ def acme_renewal_due(info: dict, remaining_fraction: float = 1 / 3, now: str | N
             f"acme_renewal_due: now is {now!r}, not an ASN.1 TIME such as 20261130120000Z "
             "(qoddi_letsencrypt_now is for tests: leave it empty to read the clock)."
         ) from None
-    return (end - current) < (end - start) * remaining_fraction
+    # The platform's one rule (module_utils/_renewal.py), without ARI: the filter sees no ACME server.
+    return renewal.due(start, end, current, remaining_fraction)
 
 
 class FilterModule:

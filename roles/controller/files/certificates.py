@@ -9,7 +9,9 @@ leaves in its directory (QODDI_ACME_DIR, mounted here): the account key, each do
 runs this module keeps them fresh: a certificate with less than the role's fraction of its lifetime
 left is ordered again for the same request with certbot's ``acme`` library (the edge answers the
 http-01 challenge by itself from the account's thumbprint), and written where the role keeps it, so
-the role's next run finds it current and changes nothing.
+the role's next run finds it current and changes nothing. "Due" is the platform's one rule
+(module_utils/_renewal.py): the window the ACME server suggests where it offers renewal information
+(RFC 9773), else the fraction of the lifetime.
 
 The edge then gets it without a reload: a one-off global job, on the edge's own image and placement,
 writes the file HAProxy loads at its next start and swaps the certificate in the running HAProxy
@@ -21,8 +23,10 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import ssl
 import tempfile
 import time
+import urllib.request
 
 try:  # the controller's image has Debian's python3-acme; the unit tests need only the pure parts
     import josepy
@@ -35,6 +39,7 @@ except ImportError:  # pragma: no cover
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from ansible_collections.qoddi.paas.plugins.module_utils import _renewal as renewal
 from ansible_collections.qoddi.paas.plugins.module_utils import _swarm as swarm
 from ansible_collections.qoddi.paas.plugins.module_utils._conventions import Label
 
@@ -97,10 +102,52 @@ def validity(leaf: x509.Certificate) -> tuple[datetime.datetime, datetime.dateti
     return leaf.not_valid_before.replace(tzinfo=utc), leaf.not_valid_after.replace(tzinfo=utc)
 
 
-def renewal_due(pem: bytes, fraction: float, now: float) -> bool:
-    """Less than ``fraction`` of the certificate's lifetime left (the role's rule, acme_renewal_due)."""
-    start, end = (moment.timestamp() for moment in validity(first_certificate(pem)))
-    return end - now < (end - start) * fraction
+def renewal_due(pem: bytes, fraction: float, now: float, ari=None) -> bool:
+    """The platform's rule (module_utils/_renewal.py): the window the ACME server suggests (``ari``, which
+    returns its renewalInfo answer for a certificate, or None), else less than ``fraction`` of the lifetime."""
+    leaf = first_certificate(pem)
+    start, end = validity(leaf)
+    moment = datetime.datetime.fromtimestamp(now, datetime.timezone.utc)
+    return renewal.due(start, end, moment, fraction, ari(leaf) if ari else None)
+
+
+class RenewalInfo:
+    """ACME Renewal Information (RFC 9773) from the letsencrypt role's ACME server, where it offers it:
+    an unauthenticated GET of <renewalInfo>/<certID> per certificate. Any failure falls back to the
+    lifetime rule (None), as community.crypto's module does in the role."""
+
+    def __init__(self, settings: dict, timeout: float = 10):
+        self.timeout = timeout
+        self.directory = settings["directory"]
+        self.context = ssl.create_default_context()
+        if settings.get("directory_ca"):
+            self.context.load_verify_locations(cadata=settings["directory_ca"])
+        self.base = None  # the directory's renewalInfo URL ('' without one), read at the first certificate
+
+    def renewal_info_url(self) -> str:
+        if self.base is None:
+            self.base = ""
+            try:
+                self.base = str(self.get_json(self.directory).get("renewalInfo") or "").rstrip("/")
+            except Exception as exc:  # noqa: BLE001 - no directory now: the lifetime rule still holds
+                log(f"certificates: ACME directory unreadable for renewal information ({exc}); using the lifetime rule")
+        return self.base
+
+    def get_json(self, url: str) -> dict:
+        request = urllib.request.Request(url, headers={"User-Agent": "qoddi-controller"})
+        with urllib.request.urlopen(request, timeout=self.timeout, context=self.context) as answer:  # noqa: S310
+            return json.loads(answer.read())
+
+    def __call__(self, leaf: x509.Certificate) -> dict | None:
+        if not self.renewal_info_url():
+            return None
+        try:
+            aki = leaf.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+            return self.get_json(f"{self.base}/{renewal.ari_cert_id(aki, leaf.serial_number)}")
+        except Exception as exc:  # noqa: BLE001 - see the class
+            log(f"certificates: no renewal information for serial {leaf.serial_number:x} ({exc}); "
+                "using the lifetime rule")
+            return None
 
 
 def read_settings(acme_dir: str) -> dict | None:
@@ -113,9 +160,9 @@ def read_settings(acme_dir: str) -> dict | None:
     return settings if settings.get("enabled", True) else None
 
 
-def due_domains(acme_dir: str, fraction: float, now: float, served: list[str] | None = None) -> list[str]:
+def due_domains(acme_dir: str, fraction: float, now: float, served: list[str] | None = None, ari=None) -> list[str]:
     """Domains the edge serves (``served``: the role's list at its last run; None: all) whose
-    certificate, key and request the role left here, and that are due."""
+    certificate, key and request the role left here, and that are due (``ari``: see renewal_due)."""
     due = []
     for name in sorted(os.listdir(acme_dir)):
         domain, extension = os.path.splitext(name)
@@ -126,7 +173,7 @@ def due_domains(acme_dir: str, fraction: float, now: float, served: list[str] | 
         with open(os.path.join(acme_dir, name), "rb") as handle:
             pem = handle.read()
         try:
-            if renewal_due(pem, fraction, now):
+            if renewal_due(pem, fraction, now, ari):
                 due.append(domain)
         except ValueError:  # unreadable: the role issues it again at its next run
             log(f"certificate {domain}: unreadable, left to the letsencrypt role")
@@ -222,7 +269,8 @@ class Renewer:
         if settings is None:
             return
         served = settings.get("domains")
-        due = due_domains(self.acme_dir, float(settings.get("renew_fraction", 1 / 3)), now, served)
+        due = due_domains(self.acme_dir, float(settings.get("renew_fraction", 1 / 3)), now, served,
+                          RenewalInfo(settings))
         # Renewed earlier but not yet in the edge (no edge then, a failed job): a marker file says so,
         # so a restarted controller tries again too.
         pending = [d for d in sorted(served or []) if os.path.exists(self.marker(d)) and d not in due]

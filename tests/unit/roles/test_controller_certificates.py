@@ -126,3 +126,62 @@ def test_the_pem_for_the_edge_is_chain_then_key_without_blank_lines(tmp_path):
     (tmp_path / "a.example.test.key").write_bytes(b"\nKEY\n")
     renewer = certificates.Renewer(None, str(tmp_path), 3600)
     assert renewer.pem("a.example.test") == b"CHAIN1\nCHAIN2\nKEY\n"
+
+
+def ari_certificate(serial: int = 0x87654321) -> bytes:
+    """A certificate whose issuer's key identifier is RFC 9773's example, as an ACME CA's leaf has."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "a.example.test")])
+    aki = x509.AuthorityKeyIdentifier(bytes.fromhex("69885B6B87464041E1B37B847BA0AE2CDE01C8D4"), None, None)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(serial).not_valid_before(START).not_valid_after(START + datetime.timedelta(days=90))
+            .add_extension(aki, critical=False).sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+@pytest.fixture
+def acme_server():
+    """A real HTTP server on loopback answering as an ACME directory and its renewalInfo resource."""
+    import http.server
+    import threading
+
+    answers = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the standard library's name
+            body = answers.get(self.path)
+            self.send_response(200 if body is not None else 404)
+            self.end_headers()
+            self.wfile.write(json.dumps(body or {"type": "urn:ietf:params:acme:error:malformed"}).encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", answers
+    server.shutdown()
+
+
+def test_the_controller_follows_the_servers_renewal_window_where_it_offers_one(tmp_path, acme_server):
+    base, answers = acme_server
+    write_domain(tmp_path, "early.example.test", ari_certificate(0x87654321))
+    write_domain(tmp_path, "plain.example.test", ari_certificate(0x1234))
+    answers["/dir"] = {"newOrder": f"{base}/new-order", "renewalInfo": f"{base}/ari/"}
+    # The CA asks for one certificate early (a revocation ahead); it knows nothing of the other.
+    answers["/ari/aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE"] = {
+        "suggestedWindow": {"start": "2026-01-10T00:00:00Z", "end": "2026-01-11T00:00:00Z"}}
+    ari = certificates.RenewalInfo({"directory": f"{base}/dir"})
+    assert certificates.due_domains(str(tmp_path), 1 / 3, at(12), ari=ari) == ["early.example.test"]
+    both = ["early.example.test", "plain.example.test"]
+    assert certificates.due_domains(str(tmp_path), 1 / 3, at(65), ari=ari) == both
+
+
+def test_without_renewal_information_the_lifetime_decides(tmp_path, acme_server):
+    base, answers = acme_server
+    write_domain(tmp_path, "a.example.test", ari_certificate())
+    answers["/dir"] = {"newOrder": f"{base}/new-order"}  # Debian's pebble: no renewalInfo
+    for ari in (certificates.RenewalInfo({"directory": f"{base}/dir"}),
+                certificates.RenewalInfo({"directory": f"{base}/gone"})):  # and a directory that does not answer
+        assert certificates.due_domains(str(tmp_path), 1 / 3, at(12), ari=ari) == []
+        assert certificates.due_domains(str(tmp_path), 1 / 3, at(65), ari=ari) == ["a.example.test"]
