@@ -5,6 +5,7 @@
 #   make check  - lint, sanity and unit tests only (a few minutes, no Docker needed)
 #   make cluster - the platform and the sample on three brand-new Docker-in-Docker nodes
 #   make ee      - an execution environment image for AWX (docs/awx.md)
+#   make docs    - the reference of every module, filter and role, rendered into .build/docs
 SHELL := /bin/bash
 VENV  ?= .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
@@ -12,7 +13,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # Some machines set this globally; Ansible then recompiles its own code on every run (seconds each).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: demo test check unit sanity lint integration molecule cluster bench ee venv clean
+.PHONY: demo test check unit sanity lint integration molecule cluster bench ee docs venv clean
 
 venv:
 	@scripts/venv.sh
@@ -46,6 +47,10 @@ cluster: venv
 
 bench: venv
 	@bench/site_rerun.sh
+
+# The collection's reference, rendered by antsibull-docs into .build/docs (its links checked first).
+docs: venv
+	@scripts/docs.sh
 
 # An execution environment for AWX (docs/awx.md): the collection's tarball, then ansible-builder with Docker.
 ee: venv

@@ -184,7 +184,7 @@ for stage in "${stages[@]}"; do
   start=$(date +%s)
   case "$stage" in
     lint)
-      banner "lint: ruff, the playbooks' syntax, ansible-lint (profile production, see .ansible-lint)"
+      banner "lint: ruff, the playbooks' syntax, ansible-lint (profile production, see .ansible-lint), the reference's links"
       ruff check plugins roles tests bench
       for playbook in playbooks/*.yml; do
         ansible-playbook -i inventories/local/hosts.yml --syntax-check "$playbook" >/dev/null
@@ -194,6 +194,8 @@ for stage in "${stages[@]}"; do
       mkdir -p "$lint_collections/ansible_collections/qoddi"
       ln -sfn "$ROOT" "$lint_collections/ansible_collections/qoddi/paas"
       ANSIBLE_COLLECTIONS_PATH="$lint_collections" ansible-lint
+      # Every reference between the plugins' and roles' documentation resolves; the reference renders.
+      scripts/docs.sh
       ;;
     sanity)
       banner "sanity: ansible-test sanity"

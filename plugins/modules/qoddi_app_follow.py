@@ -56,7 +56,7 @@ attributes:
     support: none
     membership: []
 notes:
-  - The role M(qoddi.paas.app) (playbook C(qoddi.paas.app)) follows its deploys this way.
+  - The role P(qoddi.paas.app#role) (playbook C(qoddi.paas.app)) follows its deploys this way.
 seealso:
   - module: qoddi.paas.qoddi_app
   - module: qoddi.paas.qoddi_logs

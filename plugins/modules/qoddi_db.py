@@ -23,7 +23,7 @@ description:
     as after any M(qoddi.paas.qoddi_env) change (or at once with its next M(qoddi.paas.qoddi_app) run).
   - V(backup) writes a consistent dump with the engine's own tools (pg_dump, mariadb-dump/mysqldump,
     mongodump or its stand-in, a Redis RDB snapshot) to a file on the node; V(restore) loads one back.
-  - The engines are the marketplace's catalogue (role M(qoddi.paas.marketplace), C(vars/main.yml)), which
+  - The engines are the marketplace's catalogue (role P(qoddi.paas.marketplace#role), C(vars/main.yml)), which
     this module's action plugin reads on the Ansible controller.
   - Run it on the Swarm manager that holds the datastore (the one that created it).
 author:
@@ -107,7 +107,7 @@ options:
     description: With O(state=restore), the dump file on the node to load.
     type: path
   image:
-    description: The engine's image; by default the one M(qoddi.paas.images) provides (found by its labels).
+    description: The engine's image; by default the one P(qoddi.paas.images#role) provides (found by its labels).
     type: str
   catalogue:
     description: The marketplace's engines; the action plugin fills it from the marketplace role.

@@ -20,7 +20,7 @@ description:
     platform controller removes the old one once no task uses it.
   - A change does not restart the app at once. The first change schedules a zero-downtime rolling
     restart O(restart_delay) seconds later; changes made before then join that restart, so ten
-    variables set one by one cost one restart. The platform controller (role M(qoddi.paas.controller))
+    variables set one by one cost one restart. The platform controller (role P(qoddi.paas.controller#role))
     carries the restart out; a M(qoddi.paas.qoddi_app) run applies pending changes at once.
   - A change is written under the app's lock (the Swarm config C(qoddi-lock-<name>)), so that a
     deploy or the controller never sees half of it; while another run changes the app, it waits
