@@ -62,7 +62,7 @@ def bridge_gateway(network: dict, interface_addresses: list | None = None) -> st
                 return str(address).partition("/")[0]
         return str(next(subnet.hosts()))
     raise AnsibleFilterError(
-        f"the Docker network {network.get('Name', '?')!r} lists no IPv4 gateway or subnet "
+        f"the Docker network {(network or {}).get('Name', '?')!r} lists no IPv4 gateway or subnet "
         f"(IPAM config: {configs!r}); set the address to use explicitly.")
 
 
