@@ -31,8 +31,9 @@ def _entry(archive: zipfile.ZipFile, path: str, data: bytes) -> None:
 def zipapp(files: list, main: str) -> str:
     """The archive of ``files`` with a __main__.py that runs ``main`` (``module:function``), as base64.
 
-    Every directory that holds a file (the controller ships Python files only) gets an empty __init__.py when it has none: zipimport
-    finds regular packages only, and ansible_collections is a namespace package on disk.
+    Every directory that holds a file (the controller ships Python files only) gets an empty __init__.py
+    when it has none: zipimport finds regular packages only, and ansible_collections is a namespace
+    package on disk.
     """
     module, unused, function = main.partition(":")
     if not module or not function:
