@@ -37,11 +37,14 @@ class ActionModule(ActionBase):
         async_dir = self._remote_expand_user(self.get_shell_option("async_dir", default="~/.ansible_async"))
         log = f"{args['state_dir'].rstrip('/')}/{args['name']}/build.log"
         host = task_vars.get("inventory_hostname", "") if task_vars else ""
-        shown, deadline = 0, time.monotonic() + args["timeout"]
+        deadline = time.monotonic() + args["timeout"]
+        self._inode, self._shown, self._stale = None, 0, None
+        first = True
         while True:
             status = self._execute_module(module_name="ansible.legacy.async_status", task_vars=task_vars,
                                           module_args={"jid": args["jid"], "_async_dir": async_dir})
-            shown = self._show_new_lines(log, shown, host, args["name"])
+            self._show_new_lines(log, host, args["name"], first)
+            first = False
             if status.get("finished") or (status.get("failed") and "finished" not in status):
                 break
             if time.monotonic() > deadline:
@@ -58,17 +61,44 @@ class ActionModule(ActionBase):
         result.update(status)
         return result
 
-    def _show_new_lines(self, log: str, shown: int, host: str, name: str) -> int:
-        """Print the log's lines after the first ``shown``; return how many there are now."""
+    def _look(self, quoted: str, start: int) -> tuple[str, int, int, list[str]] | None:
+        """(inode, modification time, the host's clock, lines from ``start``) of the log; None without one."""
+        cmd = (f"if [ -f {quoted} ]; then stat -c '%i %Y' -- {quoted} && date +%s && "
+               f"tail -n +{start + 1} -- {quoted} | head -n {MAX_LINES + 1}; fi")
+        out = self._low_level_execute_command(cmd, sudoable=True).get("stdout", "").splitlines()
+        if len(out) < 2 or len(out[0].split()) != 2:
+            return None
+        inode, mtime = out[0].split()
+        try:
+            return inode, int(mtime), int(out[1]), out[2:]
+        except ValueError:
+            return None
+
+    def _show_new_lines(self, log: str, host: str, name: str, first: bool) -> None:
+        """Print the lines of the running build's log not shown yet. The module makes the file again (a new
+        inode) when a build starts; a file already there and untouched for a while when following starts is
+        an earlier build's, and stays unshown (a run that builds nothing shows nothing)."""
         quoted = shlex.quote(log)
-        cmd = f"[ -f {quoted} ] && tail -n +{shown + 1} -- {quoted} | head -n {MAX_LINES + 1} || true"
-        out = self._low_level_execute_command(cmd, sudoable=True).get("stdout", "")
-        lines = out.splitlines()
+        look = self._look(quoted, self._shown)
+        if look is None:
+            return
+        inode, mtime, clock, lines = look
+        if first and mtime < clock - 2:
+            self._stale = inode
+        if inode == self._stale:
+            return
+        if inode != self._inode:  # a new build's log: from its first line
+            self._inode, self._shown = inode, 0
+            look = self._look(quoted, 0)
+            if look is None or look[0] != inode:
+                return
+            lines = look[3]
         for line in lines[:MAX_LINES]:
             display.display(f"{host} | {name} build: {line}")
         if len(lines) > MAX_LINES:
             display.display(f"{host} | {name} build: ... (more lines; the whole log: qoddi_logs processes [build])")
             # Skip ahead: the next look starts at the end of what exists now.
             count = self._low_level_execute_command(f"wc -l < {quoted}", sudoable=True).get("stdout", "").strip()
-            return int(count) if count.isdigit() else shown + MAX_LINES
-        return shown + len(lines)
+            self._shown = int(count) if count.isdigit() else self._shown + MAX_LINES
+        else:
+            self._shown += len(lines)

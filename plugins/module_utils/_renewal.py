@@ -6,8 +6,8 @@
 - Where the ACME server offers ACME Renewal Information (RFC 9773, the directory's ``renewalInfo``), the
   certificate is due once the window the server suggests for it has started (the CA may move the window
   earlier, e.g. before a mass revocation).
-- Elsewhere (Debian's pebble, a CA without ARI), it is due once less than ``fraction`` of its lifetime is
-  left: Let's Encrypt lifetimes are shrinking (90 days, then 45), which a fixed number of days would not
+- Everywhere (Debian's pebble has no ARI), it is due once less than ``fraction`` of its lifetime is left:
+  Let's Encrypt lifetimes are shrinking (90 days, then 45), which a fixed number of days would not
   follow.
 
 The letsencrypt role decides with community.crypto's ``acme_certificate_renewal_info`` set to this rule
@@ -63,8 +63,7 @@ def ari_window_start(renewal_info: dict) -> datetime.datetime | None:
 
 def due(not_before: datetime.datetime, not_after: datetime.datetime, now: datetime.datetime, fraction: float,
         renewal_info: dict | None = None) -> bool:
-    """The rule: the ARI window's start where ``renewal_info`` (the server's answer) gives one, else the lifetime."""
+    """The rule: the ARI window has started (where ``renewal_info``, the server's answer, gives one), or less
+    than ``fraction`` of the lifetime is left, as community.crypto's acme_certificate_renewal_info decides."""
     start = ari_window_start(renewal_info) if renewal_info else None
-    if start is not None:
-        return now >= start
-    return lifetime_due(not_before, not_after, now, fraction)
+    return (start is not None and now >= start) or lifetime_due(not_before, not_after, now, fraction)

@@ -96,7 +96,11 @@ def supplied_key_pair(private_text: str, app: str) -> tuple[bytes, str]:
             "source.deploy_key is not an unencrypted SSH private key (ed25519, ECDSA or RSA, in OpenSSH or PEM "
             "form, as ssh-keygen writes it): nothing was changed. Give the private key's whole text, or leave the "
             "option out and the platform makes a key (returned as deploy_key) for you to register.")
-    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    try:
+        public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    except (ValueError, UnsupportedAlgorithm):  # an ECDSA curve ssh does not know (secp256k1)
+        raise SourceError("source.deploy_key is a key ssh cannot use (ECDSA on the P-256, P-384 or P-521 curve, "
+                          "ed25519 and RSA are what ssh takes): nothing was changed.") from None
     return data, f"{public.decode()} qoddi-deploy-{app}"
 
 

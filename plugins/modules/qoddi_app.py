@@ -638,8 +638,8 @@ class App:
     @contextlib.contextmanager
     def progress(self):
         """The build's log as it comes, line by line, in <state_dir>/build.log (0600, made again at each
-        build): ``tail -f`` on the manager, and the progress lines the action shows while the module runs
-        (plugins/action/qoddi_app.py). Yields the function each builder step hands its lines to."""
+        build): ``tail -f`` on the manager, and the progress lines qoddi_app_follow shows while the module
+        runs (plugins/action/qoddi_app_follow.py). Yields the function each builder step hands its lines to."""
         os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
         path = os.path.join(self.state_dir, BUILD_PROGRESS)
         with contextlib.suppress(FileNotFoundError):
@@ -647,6 +647,8 @@ class App:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as handle:
             def on_line(line: str) -> None:
+                if line.startswith(static.MANIFEST):  # collectstatic's inputs, for the build only
+                    return
                 handle.write(line + "\n")
                 handle.flush()
             yield on_line
@@ -701,7 +703,8 @@ class App:
                         image_id, hooks_log = self.run_hooks(spec, image_id, tag, pair["build"], labels, workdir)
                     log += hooks_log
             except BuildError as exc:
-                self.keep_build_log(release, exc.log, False)
+                # The steps before the failing one too (the dependencies' image, the image's own build).
+                self.keep_build_log(release, log + exc.log, False)
                 self.fail(f"{exc}. The running release is unchanged. Last lines of the build log (all of it: "
                           f"qoddi.paas.qoddi_logs with processes [build]):\n" + "\n".join(tail(exc.log)),
                           build_log=tail(exc.log))

@@ -11,7 +11,7 @@ left is ordered again for the same request with certbot's ``acme`` library (the 
 http-01 challenge by itself from the account's thumbprint), and written where the role keeps it, so
 the role's next run finds it current and changes nothing. "Due" is the platform's one rule
 (module_utils/_renewal.py): the window the ACME server suggests where it offers renewal information
-(RFC 9773), else the fraction of the lifetime.
+(RFC 9773) has started, or less than the fraction of the lifetime is left.
 
 The edge then gets it without a reload: a one-off global job, on the edge's own image and placement,
 writes the file HAProxy loads at its next start and swaps the certificate in the running HAProxy
@@ -104,7 +104,8 @@ def validity(leaf: x509.Certificate) -> tuple[datetime.datetime, datetime.dateti
 
 def renewal_due(pem: bytes, fraction: float, now: float, ari=None) -> bool:
     """The platform's rule (module_utils/_renewal.py): the window the ACME server suggests (``ari``, which
-    returns its renewalInfo answer for a certificate, or None), else less than ``fraction`` of the lifetime."""
+    returns its renewalInfo answer for a certificate, or None) has started, or less than ``fraction`` of
+    the lifetime is left."""
     leaf = first_certificate(pem)
     start, end = validity(leaf)
     moment = datetime.datetime.fromtimestamp(now, datetime.timezone.utc)

@@ -15,8 +15,9 @@
 #    qoddi.paas.app by FQCN). The first deploys the sample app with a Postgres; its artifacts say
 #    successful, its stats carry the app's URL, release and image (set_stats), no artifact holds a
 #    secret, the build's log lines came in the job's output while it ran, and the URL answers over
-#    verified HTTPS. The same job again changes nothing. Jobs with a
-#    bad extra var fail at the check, with one message naming it.
+#    verified HTTPS. The same job again (numbers and lists as strings, as survey fields give them)
+#    changes nothing and shows no build line. Jobs with a bad extra var fail at the check, with one
+#    message naming it. Two scheduled backups keep one dump.
 set -euo pipefail
 cd "$(dirname "$0")"
 HERE=$PWD
@@ -111,7 +112,7 @@ extravars() {
   cat > "$R/env/extravars" <<YAML
 qoddi_app_name: awx-sample
 qoddi_app_path: $collection/examples/django-sample
-qoddi_app_datastores: [postgres]
+qoddi_app_datastores: ${DATASTORES:-[postgres]}
 qoddi_app_health_check_path: /healthz
 qoddi_app_env_text: |
 $(printf '%s\n' "$1" | sed 's/^/  /')
@@ -149,9 +150,15 @@ done
 echo "HTTPS $url/version: $answer"
 $served
 
+# Again, with what a survey's text fields give (a number as a string, a list as a comma-separated string):
+# nothing changes, nothing is built, and the job shows no build line (not even the previous build's).
+DATASTORES='"postgres"' extravars "$ENV_TEXT" 'qoddi_app_wait_timeout: "900"'
 job again
 python "$HERE/check_job.py" "$R/artifacts/again" --status successful --changed no --secret "$SECRET" --secret postgres:// \
   || { cat "$WORK/again.out"; exit 1; }
+if grep 'awx-sample build:' "$R/artifacts/again/stdout"; then
+  echo "awx_job: the job that built nothing showed build lines (above)" >&2; exit 1
+fi
 
 extravars "$ENV_TEXT" "qoddi_app_size: XXL"
 job bad-size

@@ -1,8 +1,9 @@
 # Copyright (c) qoddi.paas contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The platform's one renewal rule (module_utils/_renewal.py): ARI's window where the server gives one,
-else the fraction of the lifetime; the filter and the controller decide with it."""
+"""The platform's one renewal rule (module_utils/_renewal.py): ARI's window where the server gives one, or
+the fraction of the lifetime; the filter and the controller decide with it (the letsencrypt role with
+community.crypto's acme_certificate_renewal_info, ari_algorithm start and remaining_percentage: the same)."""
 from __future__ import annotations
 
 import datetime
@@ -40,7 +41,8 @@ def test_the_servers_window_decides_where_it_gives_one():
     assert not renewal.due(START, END, day(8), 1 / 3, early)
     assert renewal.due(START, END, day(9), 1 / 3, early)  # a revocation ahead: long before a third is left
     late = {"suggestedWindow": {"start": "2026-03-25T00:00:00+00:00", "end": "2026-03-26T00:00:00+00:00"}}
-    assert not renewal.due(START, END, day(70), 1 / 3, late)
+    assert not renewal.due(START, END, day(50), 1 / 3, late)
+    assert renewal.due(START, END, day(70), 1 / 3, late)  # the lifetime still counts, as in community.crypto
 
 
 NONSENSE = [{"suggestedWindow": {"start": "tomorrow", "end": "later"}},

@@ -213,3 +213,14 @@ def test_a_passphrase_protected_key_is_refused(tmp_path):
         serialization.BestAvailableEncryption(b"passphrase")).decode()
     with pytest.raises(SourceError, match="unencrypted"):
         _source.install_deploy_key(str(tmp_path), "blog", text)
+
+
+def test_a_key_on_a_curve_ssh_does_not_know_is_refused(tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    text = ec.generate_private_key(ec.SECP256K1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    with pytest.raises(SourceError, match="a key ssh cannot use"):
+        _source.install_deploy_key(str(tmp_path), "blog", text)
+    assert not (tmp_path / "deploy_key").exists()
