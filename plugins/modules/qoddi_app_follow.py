@@ -14,6 +14,9 @@ description:
     minutes, during which a plain task shows nothing (an AWX job page stays silent). Every few seconds it
     prints the build's new log lines (what the module writes to C(<state_dir>/<name>/build.log) on the
     node), until the run ends.
+  - Only this run's build is shown - the module makes the file anew when a build starts; a file already
+    there and untouched for a few seconds when following starts is an earlier build's and stays unshown,
+    so a run that builds nothing shows no build line.
   - Then it returns the run's result exactly as the waiting task would have, failure included, and removes
     the async job's status file.
   - Runs on the Ansible controller (an action); the node is asked with C(async_status) and one C(tail) per look.
