@@ -21,15 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 HERE=$PWD
-collection=$(python - <<'PY'
-import os
-for path in os.environ.get("ANSIBLE_COLLECTIONS_PATH", "").split(os.pathsep):
-    candidate = os.path.join(path, "ansible_collections", "qoddi", "paas")
-    if os.path.isdir(os.path.join(candidate, "inventories")):
-        print(candidate)
-        break
-PY
-)
+collection=$(bash ../setup_collection_path/collection.sh)
 BIN=$(dirname "$(python -c 'import sys; print(sys.executable)')")  # the project's virtualenv: uv, antsibull-changelog
 WORK=${QODDI_AWX_TEST_DIR:-/tmp/qoddi-test-awx-job}
 SECRET="awx-secret-$(python -c 'import secrets; print(secrets.token_hex(16))')"

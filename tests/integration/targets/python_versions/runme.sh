@@ -5,15 +5,7 @@
 # interpreter answers. Versions the platform was not set up with are built at the app's first build.
 set -eux
 # The collection ansible-test points Ansible at: its inventory and playbooks are the user's.
-collection=$(python - <<'PY'
-import os
-for path in os.environ.get("ANSIBLE_COLLECTIONS_PATH", "").split(os.pathsep):
-    candidate = os.path.join(path, "ansible_collections", "qoddi", "paas")
-    if os.path.isdir(os.path.join(candidate, "inventories")):
-        print(candidate)
-        break
-PY
-)
+collection=$(bash ../setup_collection_path/collection.sh)
 inventory="$collection/inventories/local/hosts.yml"
 cleanup() { ansible-playbook -i "$inventory" cleanup.yml "$@" || true; }
 trap cleanup EXIT
