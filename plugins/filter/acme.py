@@ -10,7 +10,6 @@ no file to distribute per challenge.
 
 from __future__ import annotations
 
-import base64
 import datetime
 import hashlib
 import json
@@ -30,13 +29,9 @@ except ImportError:  # pragma: no cover - reported when the filter is used
 _CURVES = {"secp256r1": ("P-256", 32), "secp384r1": ("P-384", 48), "secp521r1": ("P-521", 66)}
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def _int(value: int, length: int | None = None) -> str:
     length = length or (value.bit_length() + 7) // 8
-    return _b64(value.to_bytes(length, "big"))
+    return renewal.b64url(value.to_bytes(length, "big"))
 
 
 def acme_thumbprint(private_key_pem: str) -> str:
@@ -65,7 +60,7 @@ def public_key_thumbprint(key) -> str:
         raise AnsibleFilterError("acme_thumbprint: the account key must be an EC or RSA key.")
     # RFC 7638: the required members only, sorted, no whitespace.
     canonical = json.dumps(jwk, sort_keys=True, separators=(",", ":")).encode()
-    return _b64(hashlib.sha256(canonical).digest())
+    return renewal.b64url(hashlib.sha256(canonical).digest())
 
 
 def _asn1_time(value: str) -> datetime.datetime:

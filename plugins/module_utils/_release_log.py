@@ -57,6 +57,11 @@ def found(client, app: str, kind: str = KIND) -> list[dict]:
     return client.api.configs(filters={"label": [f"{Label.APP}={app}", f"{Label.JOB}={kind}"]})
 
 
+def found_all(client, app: str) -> list[dict]:
+    """Every log kept for the app, its release's and its build's."""
+    return found(client, app, KIND) + found(client, app, BUILD_KIND)
+
+
 def read(client, app: str, kind: str = KIND) -> list[dict]:
     """The app's kept release (or build) logs (normally one): release, ok, node, time (when it ended), lines."""
     logs = []
@@ -71,7 +76,7 @@ def read(client, app: str, kind: str = KIND) -> list[dict]:
 
 def remove(client, app: str) -> None:
     """When the app goes."""
-    for config in found(client, app, KIND) + found(client, app, BUILD_KIND):
+    for config in found_all(client, app):
         try:
             client.api.remove_config(config["ID"])
         except Exception:  # noqa: BLE001, S110 - gone meanwhile

@@ -31,14 +31,15 @@ def lifetime_due(not_before: datetime.datetime, not_after: datetime.datetime, no
     return (not_after - now) < (not_after - not_before) * fraction
 
 
-def _b64url(data: bytes) -> str:
+def b64url(data: bytes) -> str:
+    """base64url without padding (RFC 7515 section 2), as ACME writes binary values."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def ari_cert_id(authority_key_identifier: bytes, serial_number: int) -> str:
     """RFC 9773 section 4.1: base64url(the AKI's keyIdentifier) "." base64url(the serial's DER content)."""
     length = serial_number.bit_length() // 8 + 1  # DER INTEGER: a leading zero byte when the top bit is set
-    return f"{_b64url(authority_key_identifier)}.{_b64url(serial_number.to_bytes(length, 'big'))}"
+    return f"{b64url(authority_key_identifier)}.{b64url(serial_number.to_bytes(length, 'big'))}"
 
 
 def _rfc3339(value: str) -> datetime.datetime:

@@ -113,12 +113,14 @@ def supplied_key_differs(state_dir: str, private: bytes) -> bool:
         return True
 
 
-def install_deploy_key(state_dir: str, app: str, private_text: str) -> tuple[str, bool]:
-    """Keep the user's private key as the app's deploy key; returns (public key line, changed)."""
+def install_deploy_key(state_dir: str, app: str, private_text: str, write: bool = True) -> tuple[str, bool]:
+    """Keep the user's private key as the app's deploy key; returns (public key line, changed). With
+    ``write`` false (check mode), only says whether it would change."""
     private, line = supplied_key_pair(private_text, app)
     if not supplied_key_differs(state_dir, private):
         return line, False
-    _write_key_pair(state_dir, private, line)
+    if write:
+        _write_key_pair(state_dir, private, line)
     return line, True
 
 

@@ -432,8 +432,6 @@ from ansible_collections.qoddi.paas.plugins.module_utils._source import (
     fetch_git,
     install_deploy_key,
     path_revision,
-    supplied_key_differs,
-    supplied_key_pair,
 )
 
 IMAGE_REPO = "qoddi-app"
@@ -573,14 +571,12 @@ class App:
     def supplied_deploy_key(self, private_text: str):
         """The public half of the user's key, kept as the app's deploy key (None in check mode when
         it would replace the stored key: the fetch needs the key in place)."""
-        private, public_key = supplied_key_pair(private_text, self.name)
-        if not supplied_key_differs(self.state_dir, private):
-            return public_key
-        if self.module.check_mode:
+        public_key, changed = install_deploy_key(self.state_dir, self.name, private_text,
+                                                 write=not self.module.check_mode)
+        if changed and self.module.check_mode:
             self.result.update(deploy_key=public_key, reason="would install the given deploy key and fetch the source")
             return None
-        install_deploy_key(self.state_dir, self.name, private_text)
-        self.key_installed = True
+        self.key_installed = changed
         return public_key
 
     def export(self, revision: str, dest: str) -> None:
@@ -653,13 +649,6 @@ class App:
                 handle.flush()
             yield on_line
 
-    def keep_build_log(self, release: int, log: list[str], ok: bool) -> None:
-        """The whole build log, for qoddi_logs (process build) once this run is over."""
-        problem = release_log.keep(self.client, self.name, release, log or [], ok, self.client.info()["Name"],
-                                   kind=release_log.BUILD_KIND)
-        if problem:
-            self.module.warn(problem)
-
     def build(self, revision: str, release: int) -> tuple[str, str, dict[str, str]]:
         with self.exported(revision, "build") as workdir, self.progress() as on_line:
             self.on_line = on_line
@@ -704,11 +693,12 @@ class App:
                     log += hooks_log
             except BuildError as exc:
                 # The steps before the failing one too (the dependencies' image, the image's own build).
-                self.keep_build_log(release, log + exc.log, False)
+                self.keep_log(release, log + exc.log, False, self.client.info()["Name"], release_log.BUILD_KIND)
                 self.fail(f"{exc}. The running release is unchanged. Last lines of the build log (all of it: "
                           f"qoddi.paas.qoddi_logs with processes [build]):\n" + "\n".join(tail(exc.log)),
                           build_log=tail(exc.log))
-            self.keep_build_log(release, log, True)
+            # The whole build log, for qoddi_logs (process build) once this run is over.
+            self.keep_log(release, log, True, self.client.info()["Name"], release_log.BUILD_KIND)
             self.result["build_log"] = tail(log)
             self.result["build_cache"] = cache_summary(log)
             self.result["built"] = True
@@ -772,13 +762,14 @@ class App:
                 log = deploy.run_release_beside(self.client, self.name, command, image, release, values, neighbour,
                                                 self.p["wait_timeout"])
         except deploy.DeployError as exc:
-            self.keep_release_log(release, exc.log, False, getattr(exc, "node", node))
+            self.keep_log(release, exc.log, False, getattr(exc, "node", node))
             raise
-        self.keep_release_log(release, log, True, node)
+        self.keep_log(release, log, True, node)
         return log
 
-    def keep_release_log(self, release: int, log: list[str], ok: bool, node: str) -> None:
-        problem = release_log.keep(self.client, self.name, release, log or [], ok, node)
+    def keep_log(self, release: int, log: list[str], ok: bool, node: str, kind: str = release_log.KIND) -> None:
+        """A release command's (or a build's) output, for qoddi_logs once it is gone; only warned about."""
+        problem = release_log.keep(self.client, self.name, release, log or [], ok, node, kind)
         if problem:
             self.module.warn(problem)
 
@@ -1039,8 +1030,7 @@ class App:
         history = releases(self.client, self.name)
         has_state = os.path.isdir(self.state_dir)
         deps = self.client.api.images(name=f"{DEPS_REPO}/{self.name}", quiet=True)
-        logs = [*release_log.found(self.client, self.name),
-                *release_log.found(self.client, self.name, release_log.BUILD_KIND)]
+        logs = release_log.found_all(self.client, self.name)
         if not current and not history and not has_state and not self.variables and not deps and not logs:
             self.module.exit_json(**self.result)
         self.result.update(changed=True, reason="removed")

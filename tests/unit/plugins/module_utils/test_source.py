@@ -224,3 +224,11 @@ def test_a_key_on_a_curve_ssh_does_not_know_is_refused(tmp_path):
     with pytest.raises(SourceError, match="a key ssh cannot use"):
         _source.install_deploy_key(str(tmp_path), "blog", text)
     assert not (tmp_path / "deploy_key").exists()
+
+
+def test_without_write_it_only_says_whether_the_key_would_change(tmp_path):
+    text = _key_text("ed25519", "openssh")
+    line, changed = _source.install_deploy_key(str(tmp_path), "blog", text, write=False)
+    assert changed and line.endswith(" qoddi-deploy-blog") and not (tmp_path / "deploy_key").exists()
+    _source.install_deploy_key(str(tmp_path), "blog", text)
+    assert _source.install_deploy_key(str(tmp_path), "blog", text, write=False) == (line, False)
