@@ -18,7 +18,9 @@
 #    verified HTTPS. The same job again (numbers and lists as strings, as survey fields give them)
 #    changes nothing and shows no build line. Jobs with a bad extra var fail at the check, with one
 #    message naming it. Two scheduled backups keep one dump.
-set -euo pipefail
+set -eEuo pipefail
+# A CI log keeps its last lines: say which command stopped the run, in a line its digest shows.
+trap 'echo "FAILED: awx_job, line $LINENO: $BASH_COMMAND" >&2' ERR
 cd "$(dirname "$0")"
 HERE=$PWD
 collection=$(bash ../setup_collection_path/collection.sh)
@@ -140,7 +142,11 @@ for _ in $(seq 60); do
   sleep 2
 done
 echo "HTTPS $url/version: $answer"
-$served
+if ! $served; then
+  echo "FAILED: awx_job: $url not served over verified HTTPS in 120 s; the controller's last lines:" >&2
+  docker service logs --raw --since 5m qoddi-controller 2>&1 | tail -n 30 >&2
+  exit 1
+fi
 
 # Again, with what a survey's text fields give (a number as a string, a list as a comma-separated string):
 # nothing changes, nothing is built, and the job shows no build line (not even the previous build's).
