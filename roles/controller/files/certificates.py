@@ -36,8 +36,10 @@ try:  # the controller's image has Debian's python3-acme; the unit tests need on
 except ImportError:  # pragma: no cover
     josepy = None
 
-from cryptography import x509
+from cryptography import exceptions, x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.x509.oid import SignatureAlgorithmOID
 
 from ansible_collections.qoddi.paas.plugins.module_utils import _renewal as renewal
 from ansible_collections.qoddi.paas.plugins.module_utils import _swarm as swarm
@@ -92,6 +94,58 @@ def first_certificate(pem: bytes) -> x509.Certificate:
     """The leaf of a full chain (the file starts with it)."""
     end = b"-----END CERTIFICATE-----"
     return x509.load_pem_x509_certificate(pem[: pem.index(end) + len(end)])
+
+
+def certificates_of(pem: bytes) -> list[x509.Certificate]:
+    """Every certificate of a PEM bundle, in order (Debian 12's cryptography 38 has no
+    load_pem_x509_certificates)."""
+    end = b"-----END CERTIFICATE-----"
+    found, start = [], 0
+    while (stop := pem.find(end, start)) >= 0:
+        found.append(x509.load_pem_x509_certificate(pem[start: stop + len(end)]))
+        start = stop + len(end)
+    return found
+
+
+def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool | None:
+    """Whether ``issuer`` signed ``cert``; None for a signature this cannot check (RSA-PSS, DSA)."""
+    if cert.issuer != issuer.subject:
+        return False
+    key, signature, data = issuer.public_key(), cert.signature, cert.tbs_certificate_bytes
+    try:
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(signature, data, ec.ECDSA(cert.signature_hash_algorithm))
+        elif isinstance(key, rsa.RSAPublicKey) and cert.signature_algorithm_oid != SignatureAlgorithmOID.RSASSA_PSS:
+            key.verify(signature, data, padding.PKCS1v15(), cert.signature_hash_algorithm)
+        elif isinstance(key, ed25519.Ed25519PublicKey):
+            key.verify(signature, data)
+        else:
+            return None
+    except exceptions.InvalidSignature:
+        return False
+    return True
+
+
+def chains_to(pem: bytes, roots_pem: bytes) -> bool:
+    """Whether the full chain ``pem`` (leaf first) leads, signature by signature, to one of the roots:
+    the letsencrypt role's `openssl verify` question (dates are the renewal rule's). A link this cannot
+    check counts as sound: only a chain known to be broken is ordered again, never one at every tick."""
+    chain, roots = certificates_of(pem), certificates_of(roots_pem)
+    if not chain:
+        raise ValueError("no certificate in it")
+    current = chain[0]
+    for _ in chain:
+        if current in roots or any(signed_by(current, root) is not False for root in roots):
+            return True
+        current = next((c for c in chain if c is not current and signed_by(current, c) is not False), None)
+        if current is None:
+            return False
+    return False
+
+
+def trust_root(settings: dict) -> bytes | None:
+    """The root the letsencrypt role's qoddi_letsencrypt_trust_root names (None: not checked)."""
+    return settings["trust_root"].encode() if settings.get("trust_root") else None
 
 
 def validity(leaf: x509.Certificate) -> tuple[datetime.datetime, datetime.datetime]:
@@ -161,9 +215,11 @@ def read_settings(acme_dir: str) -> dict | None:
     return settings if settings.get("enabled", True) else None
 
 
-def due_domains(acme_dir: str, fraction: float, now: float, served: list[str] | None = None, ari=None) -> list[str]:
+def due_domains(acme_dir: str, fraction: float, now: float, served: list[str] | None = None, ari=None,
+                root: bytes | None = None) -> list[str]:
     """Domains the edge serves (``served``: the role's list at its last run; None: all) whose
-    certificate, key and request the role left here, and that are due (``ari``: see renewal_due)."""
+    certificate, key and request the role left here, and that are due (``ari``: see renewal_due) or no
+    longer chain to ``root`` (the role's trust root: an ACME server made again, another directory)."""
     due = []
     for name in sorted(os.listdir(acme_dir)):
         domain, extension = os.path.splitext(name)
@@ -174,7 +230,7 @@ def due_domains(acme_dir: str, fraction: float, now: float, served: list[str] | 
         with open(os.path.join(acme_dir, name), "rb") as handle:
             pem = handle.read()
         try:
-            if renewal_due(pem, fraction, now, ari):
+            if (root and not chains_to(pem, root)) or renewal_due(pem, fraction, now, ari):
                 due.append(domain)
         except ValueError:  # unreadable: the role issues it again at its next run
             log(f"certificate {domain}: unreadable, left to the letsencrypt role")
@@ -271,7 +327,7 @@ class Renewer:
             return
         served = settings.get("domains")
         due = due_domains(self.acme_dir, float(settings.get("renew_fraction", 1 / 3)), now, served,
-                          RenewalInfo(settings))
+                          RenewalInfo(settings), trust_root(settings))
         # Renewed earlier but not yet in the edge (no edge then, a failed job): a marker file says so,
         # so a restarted controller tries again too.
         pending = [d for d in sorted(served or []) if os.path.exists(self.marker(d)) and d not in due]

@@ -26,6 +26,7 @@ an edge node); the edge nodes elsewhere get the same files from a one-off job (e
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
 
@@ -98,6 +99,7 @@ class EdgeFollower:
         self.refused = ""  # digest of the files HAProxy refused: not checked again until they change
         self.order_after: dict[str, float] = {}  # domain -> when its next order may start
         self.failures: dict[str, int] = {}  # domain -> failed orders in a row
+        self.chained: dict[str, tuple] = {}  # domain -> (its certificate file and the root, chains to it)
         self.warned: set[str] = set()  # the problems of the last tick, logged when they appeared
         self.problems: set[str] = set()  # this tick's
         self.others = edge_nodes.OtherEdges(client)
@@ -185,9 +187,12 @@ class EdgeFollower:
         return os.path.join(self.config_dir, relative)
 
     def order_missing(self, routes: list, acme: dict, now: float) -> bool:
-        """Order the certificate of every routed domain that has none; True when one was issued."""
+        """Order the certificate of every routed domain that has none, or whose kept one no longer chains
+        to the letsencrypt role's trust root (a domain routed again after its ACME server was made
+        again); True when one was issued."""
+        root = certificates.trust_root(acme)
         missing = [d for d in _edge.routed_domains(routes)
-                   if not os.path.exists(os.path.join(self.acme_dir, d + ".crt")) and self.order_after.get(d, 0) <= now]
+                   if self.order_after.get(d, 0) <= now and not self.sound(d, root)]
         issued = False
         client = None
         for domain in missing:
@@ -199,18 +204,44 @@ class EdgeFollower:
                 client = client or certificates.Acme(self.acme_dir, acme)
                 chain = client.order(domain, timeout=30)
             except Exception as exc:  # noqa: BLE001 - one domain's failure must not stop the others
-                self.failures[domain] = self.failures.get(domain, 0) + 1
-                delay = retry_delay(self.failures[domain])
-                self.order_after[domain] = now + delay
-                log(f"edge: the certificate of {domain} could not be ordered (the default certificate serves it "
-                    f"meanwhile; next try in {delay:g} s): {type(exc).__name__} {exc}")
+                self.wait_before_ordering(domain, now, f"could not be ordered: {type(exc).__name__} {exc}")
                 continue
             certificates.write_atomic(os.path.join(self.acme_dir, domain + ".crt"), chain)
+            issued = True
+            if root and not certificates.chains_to(chain, root):
+                # Served all the same (better than the default), but not ordered again at every tick.
+                self.wait_before_ordering(domain, now, "was issued by a CA other than the trust root "
+                                          "(qoddi_letsencrypt_trust_root: is it the ACME server's root?)")
+                continue
             self.order_after.pop(domain, None)
             self.failures.pop(domain, None)
-            issued = True
             log(f"edge: certificate of {domain} issued")
         return issued
+
+    def sound(self, domain: str, root: bytes | None) -> bool:
+        """The domain's kept certificate exists and, where the role names a trust root, chains to it;
+        remembered while the file and the root are the same (the edge ticks every few seconds)."""
+        try:
+            stat = os.stat(os.path.join(self.acme_dir, domain + ".crt"))
+        except FileNotFoundError:
+            return False
+        if not root:
+            return True
+        key = (stat.st_mtime_ns, stat.st_size, hashlib.sha256(root).digest())
+        if self.chained.get(domain, (None,))[0] != key:
+            pem = read(os.path.join(self.acme_dir, domain + ".crt")) or b""
+            try:
+                self.chained[domain] = (key, certificates.chains_to(pem, root))
+            except ValueError:  # unreadable: the letsencrypt role's to issue again (as the renewer leaves it)
+                self.chained[domain] = (key, True)
+        return self.chained[domain][1]
+
+    def wait_before_ordering(self, domain: str, now: float, what: str) -> None:
+        self.failures[domain] = self.failures.get(domain, 0) + 1
+        delay = retry_delay(self.failures[domain])
+        self.order_after[domain] = now + delay
+        log(f"edge: the certificate of {domain} {what} (the default certificate serves it meanwhile, if it has "
+            f"none; next try in {delay:g} s)")
 
     def stale_certificates(self, wanted: dict[str, bytes]) -> list[str]:
         """Certificates in the edge of domains it no longer routes (the letsencrypt role's rule)."""

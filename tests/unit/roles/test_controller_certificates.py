@@ -17,7 +17,7 @@ import pathlib
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 FILE = pathlib.Path(__file__).parents[3] / "roles" / "controller" / "files" / "certificates.py"
@@ -185,3 +185,70 @@ def test_without_renewal_information_the_lifetime_decides(tmp_path, acme_server)
                 certificates.RenewalInfo({"directory": f"{base}/gone"})):  # and a directory that does not answer
         assert certificates.due_domains(str(tmp_path), 1 / 3, at(12), ari=ari) == []
         assert certificates.due_domains(str(tmp_path), 1 / 3, at(65), ari=ari) == ["a.example.test"]
+
+
+def issued(subject: str, key, issuer_name: x509.Name | None = None, issuer_key=None) -> x509.Certificate:
+    """A certificate of ``subject`` for ``key``, signed by ``issuer_key`` (itself when None)."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer_name or name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(START)
+        .not_valid_after(START + datetime.timedelta(days=90))
+        .sign(issuer_key or key, hashes.SHA256())
+    )
+
+
+def pem(*certs: x509.Certificate) -> bytes:
+    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
+
+
+def ca(name: str, key=None):
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    return issued(name, key), key
+
+
+def chain_from(root, root_key, leaf_name: str = "a.example.test") -> bytes:
+    """A full chain as an ACME server gives it: leaf, then the intermediate the root signed."""
+    middle_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    middle = issued("intermediate", middle_key, root.subject, root_key)
+    leaf = issued(leaf_name, ec.generate_private_key(ec.SECP256R1()), middle.subject, middle_key)
+    return pem(leaf, middle)
+
+
+def test_a_chain_leads_to_its_root_and_not_to_another_ca_of_the_same_name():
+    root, root_key = ca("Pebble Root CA")
+    again, _ = ca("Pebble Root CA")  # the same name, a new key: pebble started again
+    rsa_root, rsa_key = ca("RSA root", rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    chain = chain_from(root, root_key)
+    assert certificates.chains_to(chain, pem(root))
+    assert certificates.chains_to(chain, pem(again, root))  # a bundle of roots: one is enough
+    assert not certificates.chains_to(chain, pem(again))
+    assert certificates.chains_to(chain_from(rsa_root, rsa_key), pem(rsa_root))
+    assert not certificates.chains_to(chain_from(rsa_root, rsa_key), pem(root))
+
+
+def test_a_self_signed_or_truncated_chain_leads_nowhere():
+    root, root_key = ca("Pebble Root CA")
+    self_signed, _ = ca("a.example.test")
+    assert not certificates.chains_to(pem(self_signed), pem(root))
+    leaf_only = chain_from(root, root_key).split(b"-----END CERTIFICATE-----")[0] + b"-----END CERTIFICATE-----\n"
+    assert not certificates.chains_to(leaf_only, pem(root))
+
+
+def test_a_certificate_of_another_ca_is_due_though_young(tmp_path):
+    root, root_key = ca("Pebble Root CA")
+    again, again_key = ca("Pebble Root CA")
+    write_domain(tmp_path, "before.example.test", chain_from(root, root_key))
+    write_domain(tmp_path, "now.example.test", chain_from(again, again_key))
+    assert certificates.due_domains(str(tmp_path), 1 / 3, at(1), root=pem(again)) == ["before.example.test"]
+    assert certificates.due_domains(str(tmp_path), 1 / 3, at(1)) == []  # no trusted root: not checked
+
+
+def test_the_trusted_root_comes_from_the_roles_settings():
+    assert certificates.trust_root({"directory": "https://x/dir"}) is None
+    assert certificates.trust_root({"trust_root": ""}) is None
+    assert certificates.trust_root({"trust_root": "-----BEGIN CERTIFICATE-----"}) == b"-----BEGIN CERTIFICATE-----"

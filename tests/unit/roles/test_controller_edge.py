@@ -120,3 +120,36 @@ def test_pinned_certificates_of_apps_gone_or_without_tls_go(tmp_path):
     follower = edge.EdgeFollower.__new__(edge.EdgeFollower)
     follower.config_dir = str(tmp_path)
     assert follower.stale_pinned({"backends/api.pem": b"CERT\n"}) == [str(tmp_path / "backends" / "gone.pem")]
+
+
+def _ca_and_leaf(domain: str) -> tuple[bytes, bytes]:
+    """A root (PEM) and a leaf of ``domain`` it signed (PEM)."""
+    import datetime
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    def make(subject: str, key, issuer: str, issuer_key) -> bytes:
+        name = lambda cn: x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])  # noqa: E731
+        start = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+        return (x509.CertificateBuilder().subject_name(name(subject)).issuer_name(name(issuer))
+                .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(start).not_valid_after(start + datetime.timedelta(days=90))
+                .sign(issuer_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
+
+    root_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    return make("root", root_key, "root", root_key), make(domain, leaf_key, "root", root_key)
+
+
+def test_a_kept_certificate_is_ordered_again_once_it_no_longer_chains_to_the_trusted_root(tmp_path):
+    follower = edge.EdgeFollower(None, str(tmp_path), str(tmp_path))
+    root, leaf = _ca_and_leaf("blog.apps.test")
+    new_root, new_leaf = _ca_and_leaf("blog.apps.test")  # the ACME server made again
+    crt = tmp_path / "blog.apps.test.crt"
+    assert not follower.sound("blog.apps.test", root)  # none yet
+    crt.write_bytes(leaf)
+    assert follower.sound("blog.apps.test", root)
+    assert follower.sound("blog.apps.test", None)  # no trusted root: any certificate will do
+    assert not follower.sound("blog.apps.test", new_root)
+    crt.write_bytes(new_leaf + b"\n")  # what the order wrote (another size: the remembered answer goes)
+    assert follower.sound("blog.apps.test", new_root)
