@@ -82,6 +82,13 @@ options:
     type: list
     elements: str
     default: []
+  link_create:
+    description:
+      - Link to an app of O(link_to) that has neither services nor variables yet, so that its first build
+        and release phase find the URL (as O(qoddi.paas.qoddi_env#module:create) prepares an app's variables).
+      - Without it such an app is an error (most likely a typo).
+    type: bool
+    default: false
   link_var:
     description: The config var that holds the URL (default from the catalogue - DATABASE_URL, REDIS_URL, MONGODB_URL).
     type: str
@@ -607,10 +614,10 @@ class Datastore:
         for app, var in sorted(links.items()):
             services = list(deploy.current_services(self.client, app).values())
             history = env.versions(self.client, app).get(app, [])
-            if not services and not history:
+            if not services and not history and not (self.p["link_create"] and app in self.p["link_to"]):
                 if app in self.p["link_to"]:
-                    self.fail(f"link_to: there is no app '{app}' (deploy it, or give it a variable with "
-                              "qoddi.paas.qoddi_env and create: true, first).")
+                    self.fail(f"link_to: there is no app '{app}' (deploy it first, or set link_create: true to "
+                              "prepare its variables for its first deploy).")
                 continue
             if url is None and self.p["state"] == "present":
                 self.change(f"links.{app}.{var}", None, swarm.A_VALUE)  # check mode, before the datastore exists
@@ -747,6 +754,7 @@ def main():
             size=dict(type="str", default="S", choices=sorted(conventions.SIZES)),
             state=dict(type="str", default="present", choices=["present", "absent", "restarted", "backup", "restore"]),
             link_to=dict(type="list", elements="str", default=[]),
+            link_create=dict(type="bool", default=False),
             link_var=dict(type="str"),
             rotate_password=dict(type="bool", default=False, no_log=False),
             restart_delay=dict(type="int", default=60),
