@@ -134,7 +134,7 @@ def chains_to(pem: bytes, roots_pem: bytes) -> bool:
     if not chain:
         raise ValueError("no certificate in it")
     current = chain[0]
-    for _ in chain:
+    for _link in chain:  # at most as many links as certificates: a loop of issuers ends too
         if current in roots or any(signed_by(current, root) is not False for root in roots):
             return True
         current = next((c for c in chain if c is not current and signed_by(current, c) is not False), None)

@@ -221,7 +221,7 @@ def chain_from(root, root_key, leaf_name: str = "a.example.test") -> bytes:
 
 def test_a_chain_leads_to_its_root_and_not_to_another_ca_of_the_same_name():
     root, root_key = ca("Pebble Root CA")
-    again, _ = ca("Pebble Root CA")  # the same name, a new key: pebble started again
+    again = ca("Pebble Root CA")[0]  # the same name, a new key: pebble started again
     rsa_root, rsa_key = ca("RSA root", rsa.generate_private_key(public_exponent=65537, key_size=2048))
     chain = chain_from(root, root_key)
     assert certificates.chains_to(chain, pem(root))
@@ -233,9 +233,10 @@ def test_a_chain_leads_to_its_root_and_not_to_another_ca_of_the_same_name():
 
 def test_a_self_signed_or_truncated_chain_leads_nowhere():
     root, root_key = ca("Pebble Root CA")
-    self_signed, _ = ca("a.example.test")
+    self_signed = ca("a.example.test")[0]
     assert not certificates.chains_to(pem(self_signed), pem(root))
-    leaf_only = chain_from(root, root_key).split(b"-----END CERTIFICATE-----")[0] + b"-----END CERTIFICATE-----\n"
+    end = b"-----END CERTIFICATE-----"
+    leaf_only = chain_from(root, root_key).split(end, maxsplit=1)[0] + end + b"\n"
     assert not certificates.chains_to(leaf_only, pem(root))
 
 

@@ -129,8 +129,10 @@ def _ca_and_leaf(domain: str) -> tuple[bytes, bytes]:
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
 
+    def name(common_name: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
     def make(subject: str, key, issuer: str, issuer_key) -> bytes:
-        name = lambda cn: x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])  # noqa: E731
         start = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
         return (x509.CertificateBuilder().subject_name(name(subject)).issuer_name(name(issuer))
                 .public_key(key.public_key()).serial_number(x509.random_serial_number())
