@@ -215,11 +215,11 @@ def read_settings(acme_dir: str) -> dict | None:
     return settings if settings.get("enabled", True) else None
 
 
-def due_domains(acme_dir: str, fraction: float, now: float, served: list[str] | None = None, ari=None,
-                root: bytes | None = None) -> list[str]:
+def due_domains(acme_dir: str, fraction: float, now: float, served: list[str] | None = None, ari=None) -> list[str]:
     """Domains the edge serves (``served``: the role's list at its last run; None: all) whose
-    certificate, key and request the role left here, and that are due (``ari``: see renewal_due) or no
-    longer chain to ``root`` (the role's trust root: an ACME server made again, another directory)."""
+    certificate, key and request the role left here, and that are due (``ari``: see renewal_due). One
+    that no longer chains to the role's trusted root is the edge duty's to order again (edge.py's
+    order_missing, every tick), not the renewer's: one order of it, not two at once."""
     due = []
     for name in sorted(os.listdir(acme_dir)):
         domain, extension = os.path.splitext(name)
@@ -230,7 +230,7 @@ def due_domains(acme_dir: str, fraction: float, now: float, served: list[str] | 
         with open(os.path.join(acme_dir, name), "rb") as handle:
             pem = handle.read()
         try:
-            if (root and not chains_to(pem, root)) or renewal_due(pem, fraction, now, ari):
+            if renewal_due(pem, fraction, now, ari):
                 due.append(domain)
         except ValueError:  # unreadable: the role issues it again at its next run
             log(f"certificate {domain}: unreadable, left to the letsencrypt role")
@@ -327,7 +327,7 @@ class Renewer:
             return
         served = settings.get("domains")
         due = due_domains(self.acme_dir, float(settings.get("renew_fraction", 1 / 3)), now, served,
-                          RenewalInfo(settings), trust_root(settings))
+                          RenewalInfo(settings))
         # Renewed earlier but not yet in the edge (no edge then, a failed job): a marker file says so,
         # so a restarted controller tries again too.
         pending = [d for d in sorted(served or []) if os.path.exists(self.marker(d)) and d not in due]

@@ -240,15 +240,6 @@ def test_a_self_signed_or_truncated_chain_leads_nowhere():
     assert not certificates.chains_to(leaf_only, pem(root))
 
 
-def test_a_certificate_of_another_ca_is_due_though_young(tmp_path):
-    root, root_key = ca("Pebble Root CA")
-    again, again_key = ca("Pebble Root CA")
-    write_domain(tmp_path, "before.example.test", chain_from(root, root_key))
-    write_domain(tmp_path, "now.example.test", chain_from(again, again_key))
-    assert certificates.due_domains(str(tmp_path), 1 / 3, at(1), root=pem(again)) == ["before.example.test"]
-    assert certificates.due_domains(str(tmp_path), 1 / 3, at(1)) == []  # no trusted root: not checked
-
-
 def test_the_trusted_root_comes_from_the_roles_settings():
     assert certificates.trust_root({"directory": "https://x/dir"}) is None
     assert certificates.trust_root({"trust_root": ""}) is None
