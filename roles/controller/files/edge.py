@@ -208,7 +208,11 @@ class EdgeFollower:
                 continue
             certificates.write_atomic(os.path.join(self.acme_dir, domain + ".crt"), chain)
             issued = True
-            if root and not certificates.chains_to(chain, root):
+            try:
+                foreign = bool(root) and not certificates.chains_to(chain, root)
+            except ValueError:  # a chain this cannot read is the ACME server's to answer for: kept
+                foreign = False
+            if foreign:
                 # Served all the same (better than the default), but not ordered again at every tick.
                 self.wait_before_ordering(domain, now, "was issued by a CA other than the trust root "
                                           "(qoddi_letsencrypt_trust_root: is it the ACME server's root?)")
