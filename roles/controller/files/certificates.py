@@ -27,6 +27,7 @@ import ssl
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 
 try:  # the controller's image has Debian's python3-acme; the unit tests need only the pure parts
     import josepy
@@ -90,21 +91,21 @@ def log(message: str) -> None:
     print(f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%dT%H:%M:%SZ} {message}", flush=True)
 
 
-def first_certificate(pem: bytes) -> x509.Certificate:
-    """The leaf of a full chain (the file starts with it)."""
-    end = b"-----END CERTIFICATE-----"
-    return x509.load_pem_x509_certificate(pem[: pem.index(end) + len(end)])
-
-
-def certificates_of(pem: bytes) -> list[x509.Certificate]:
+def certificates_of(pem: bytes) -> Iterator[x509.Certificate]:
     """Every certificate of a PEM bundle, in order (Debian 12's cryptography 38 has no
     load_pem_x509_certificates)."""
     end = b"-----END CERTIFICATE-----"
-    found, start = [], 0
+    start = 0
     while (stop := pem.find(end, start)) >= 0:
-        found.append(x509.load_pem_x509_certificate(pem[start: stop + len(end)]))
+        yield x509.load_pem_x509_certificate(pem[start: stop + len(end)])
         start = stop + len(end)
-    return found
+
+
+def first_certificate(pem: bytes) -> x509.Certificate:
+    """The leaf of a full chain (the file starts with it)."""
+    for leaf in certificates_of(pem):
+        return leaf
+    raise ValueError("no certificate in it")
 
 
 def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool | None:
@@ -130,7 +131,7 @@ def chains_to(pem: bytes, roots_pem: bytes) -> bool:
     """Whether the full chain ``pem`` (leaf first) leads, signature by signature, to one of the roots:
     the letsencrypt role's `openssl verify` question (dates are the renewal rule's). A link this cannot
     check counts as sound: only a chain known to be broken is ordered again, never one at every tick."""
-    chain, roots = certificates_of(pem), certificates_of(roots_pem)
+    chain, roots = list(certificates_of(pem)), list(certificates_of(roots_pem))
     if not chain:
         raise ValueError("no certificate in it")
     current = chain[0]

@@ -26,7 +26,6 @@ an edge node); the edge nodes elsewhere get the same files from a one-off job (e
 from __future__ import annotations
 
 import glob
-import hashlib
 import json
 import os
 
@@ -231,7 +230,7 @@ class EdgeFollower:
             return False
         if not root:
             return True
-        key = (stat.st_mtime_ns, stat.st_size, hashlib.sha256(root).digest())
+        key = (stat.st_mtime_ns, stat.st_size, root)
         if self.chained.get(domain, (None,))[0] != key:
             pem = read(os.path.join(self.acme_dir, domain + ".crt")) or b""
             try:
